@@ -1,0 +1,11 @@
+//! discord-gateway-exporter: correlates Discord bots' logs, their pods' lifecycle and Discord's
+//! session start-limit into findings (silent, concurrent, duplicate sessions, ...), Prometheus
+//! metrics and a readable timeline.
+//!
+//! Data flows one way: [`sources`] -> [`observation::Observation`]s -> [`engine`] -> [`sinks`].
+
+pub mod error;
+pub mod observation;
+pub mod sources;
+
+pub use error::Error;

@@ -1,0 +1,200 @@
+//! The one input vocabulary: everything a source knows becomes an [`Observation`].
+//!
+//! Observations are plain data (serde round-trips them, which is what `run --record` writes and
+//! `replay` reads back). Sources build them; only the engine interprets them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// UTC instant. Every time in the engine arrives with an observation or a tick.
+pub type Timestamp = DateTime<Utc>;
+
+/// One thing a source saw, at the time the world says it happened (not when it was read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub at: Timestamp,
+    /// Which source saw it (`file:/var/log/..`, `kubernetes`, `discord:agentbroker`, ...).
+    pub source: String,
+    pub body: Body,
+}
+
+/// What was observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Body {
+    Session(SessionObservation),
+    Instance(InstanceObservation),
+    StartLimit(StartLimit),
+    SourceHealth(SourceHealth),
+}
+
+/// Where a bot process runs: a pod's container, or a plain name outside Kubernetes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct InstanceId {
+    pub namespace: String,
+    pub pod: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+impl InstanceId {
+    /// An instance known only by namespace and pod name.
+    pub fn pod(namespace: impl Into<String>, pod: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            pod: pod.into(),
+            uid: None,
+            container: None,
+        }
+    }
+}
+
+/// A line of the bot's log that says something about its gateway session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionObservation {
+    /// The bot, when the line names it (`user=AgentBroker`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<String>,
+    pub instance: InstanceId,
+    /// Shard id, when the line names it; a bot without sharding runs shard 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+    pub event: SessionEvent,
+    /// The (redacted) log line, kept as evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+}
+
+/// A gateway session's life, as the bot's logs tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SessionEvent {
+    /// The process started its Discord client.
+    Starting,
+    /// IDENTIFY sent: Discord counts a new session start.
+    Identifying,
+    /// READY received: a new session is live.
+    Ready {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+    },
+    /// An existing session resumed (no new session start).
+    Resumed,
+    /// Any sign that the session delivered an event to the bot.
+    Dispatch {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
+    },
+    HeartbeatAck,
+    Reconnecting,
+    InvalidSession { resumable: bool },
+    /// The websocket closed, with the close code when logged.
+    Closed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u16>,
+    },
+    /// A non-recoverable gateway error (bad token, intents, sharding).
+    Fatal {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u16>,
+    },
+    /// The bot began a graceful shutdown.
+    ShuttingDown,
+    /// The bot finished shutting down (its session was closed).
+    Stopped,
+}
+
+impl SessionEvent {
+    /// Stable short name, used in evidence, parse output and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Identifying => "identifying",
+            Self::Ready { .. } => "ready",
+            Self::Resumed => "resumed",
+            Self::Dispatch { .. } => "dispatch",
+            Self::HeartbeatAck => "heartbeat_ack",
+            Self::Reconnecting => "reconnecting",
+            Self::InvalidSession { .. } => "invalid_session",
+            Self::Closed { .. } => "closed",
+            Self::Fatal { .. } => "fatal",
+            Self::ShuttingDown => "shutting_down",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// A change in a bot instance's lifecycle (from the Kubernetes API or a capture of it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceObservation {
+    pub instance: InstanceId,
+    /// The bot this pod runs, when its labels say so via the config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<String>,
+    /// The workload the pod belongs to (Deployment/StatefulSet name), when known: pods of one
+    /// workload run the same bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    pub change: InstanceChange,
+}
+
+/// Pod lifecycle vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum InstanceChange {
+    Created,
+    /// A container (re)started.
+    Running,
+    Ready,
+    /// Deletion requested; `grace` is the termination grace period in seconds.
+    Terminating {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace: Option<u64>,
+    },
+    /// The container exited.
+    Exited {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Deleted,
+}
+
+impl InstanceChange {
+    /// Stable short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Ready => "ready",
+            Self::Terminating { .. } => "terminating",
+            Self::Exited { .. } => "exited",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// Discord's `GET /gateway/bot` answer for one bot token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartLimit {
+    pub bot: String,
+    pub total: u32,
+    pub remaining: u32,
+    /// Milliseconds until `remaining` resets to `total`.
+    pub reset_after_ms: u64,
+    pub max_concurrency: u32,
+    pub recommended_shards: u32,
+}
+
+/// A source's own health, for `source_up` and `/healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceHealth {
+    pub source: String,
+    pub up: bool,
+    #[serde(default)]
+    pub detail: String,
+}

@@ -1,0 +1,2 @@
+//! The outside world -> [`Observation`](crate::observation::Observation)s. Sources never decide
+//! anything: they translate and count what they could not translate.
