@@ -1,2 +1,5 @@
 //! The outside world -> [`Observation`](crate::observation::Observation)s. Sources never decide
 //! anything: they translate and count what they could not translate.
+
+pub mod kube_json;
+pub mod logs;

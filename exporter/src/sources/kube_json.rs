@@ -1,0 +1,1 @@
+//! Kubernetes JSON captures (kubectl get pods/events -o json, watch streams) -> Observations.

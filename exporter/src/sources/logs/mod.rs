@@ -1,0 +1,1 @@
+//! Bot log lines -> session Observations: container framing, ANSI, data-driven rule profiles.
