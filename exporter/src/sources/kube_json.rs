@@ -1,1 +1,0 @@
-//! Kubernetes JSON captures (kubectl get pods/events -o json, watch streams) -> Observations.
