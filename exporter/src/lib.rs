@@ -4,6 +4,7 @@
 //!
 //! Data flows one way: [`sources`] -> [`observation::Observation`]s -> [`engine`] -> [`sinks`].
 
+pub mod engine;
 pub mod error;
 pub mod observation;
 pub mod sources;

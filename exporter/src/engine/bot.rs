@@ -1,0 +1,70 @@
+//! Per-bot accounting: event rate, identifies seen in logs and counted by Discord, close codes,
+//! overlap durations.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use super::rate::RateLearner;
+use crate::observation::{StartLimit, Timestamp};
+
+/// Upper bounds (seconds) of the overlap histogram.
+pub const OVERLAP_BUCKETS: [f64; 10] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// A cumulative histogram the engine keeps so that metrics can render it at any time.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Histogram {
+    /// Count per bucket of [`OVERLAP_BUCKETS`] (not cumulative), plus the overflow.
+    pub counts: [u64; OVERLAP_BUCKETS.len() + 1],
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, v: f64) {
+        let i = OVERLAP_BUCKETS
+            .iter()
+            .position(|&b| v <= b)
+            .unwrap_or(OVERLAP_BUCKETS.len());
+        self.counts[i] += 1;
+        self.sum += v;
+        self.count += 1;
+    }
+}
+
+/// Discord's identify count between two start-limit samples, waiting to be matched with logs.
+#[derive(Debug, Clone)]
+pub struct PendingDrop {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub count: u32,
+}
+
+/// An IDENTIFY the logs show, and whether a Discord-side drop already accounted for it.
+#[derive(Debug, Clone)]
+pub struct LogIdentify {
+    pub at: Timestamp,
+    pub pod: String,
+    pub matched: bool,
+}
+
+/// Everything the engine knows about one bot beyond its sessions.
+#[derive(Debug, Clone, Default)]
+pub struct BotState {
+    pub rate: RateLearner,
+    pub identifies_logs: u64,
+    pub identifies_discord: u64,
+    pub unattributed: u64,
+    pub close_codes: BTreeMap<u16, u64>,
+    pub overlap: Histogram,
+    pub last_sample: Option<(Timestamp, StartLimit)>,
+    pub pending: VecDeque<PendingDrop>,
+    pub log_identifies: VecDeque<LogIdentify>,
+    /// (time, cumulative Discord identifies) over the last hour, for the burn rate.
+    pub burn: VecDeque<(Timestamp, u64)>,
+}
+
+/// Log identifies kept for matching; older ones can no longer match a pending drop.
+pub const MAX_LOG_IDENTIFIES: usize = 10_000;

@@ -1,0 +1,241 @@
+//! Findings: what the engine concluded, with its evidence, and the book that opens and closes
+//! them.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::observation::Timestamp;
+
+/// The kinds of finding (DESIGN.md). Their names are a contract with alerts and dashboards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    ConcurrentSessions,
+    SilentSession,
+    QuietSession,
+    DuplicateDelivery,
+    LingeringSession,
+    UnattributedIdentify,
+    StartLimitLow,
+    FatalClose,
+    BotOffline,
+}
+
+impl Kind {
+    /// Every kind, for metrics that list them.
+    pub const ALL: [Kind; 9] = [
+        Kind::ConcurrentSessions,
+        Kind::SilentSession,
+        Kind::QuietSession,
+        Kind::DuplicateDelivery,
+        Kind::LingeringSession,
+        Kind::UnattributedIdentify,
+        Kind::StartLimitLow,
+        Kind::FatalClose,
+        Kind::BotOffline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ConcurrentSessions => "concurrent_sessions",
+            Kind::SilentSession => "silent_session",
+            Kind::QuietSession => "quiet_session",
+            Kind::DuplicateDelivery => "duplicate_delivery",
+            Kind::LingeringSession => "lingering_session",
+            Kind::UnattributedIdentify => "unattributed_identify",
+            Kind::StartLimitLow => "start_limit_low",
+            Kind::FatalClose => "fatal_close",
+            Kind::BotOffline => "bot_offline",
+        }
+    }
+
+    /// The troubleshooting guide's section for this kind.
+    pub fn runbook(self) -> &'static str {
+        match self {
+            Kind::ConcurrentSessions => "docs/troubleshooting.md#discordbotconcurrentsessions",
+            Kind::SilentSession => "docs/troubleshooting.md#discordbotsilentsession",
+            Kind::QuietSession => "docs/troubleshooting.md#quiet-session",
+            Kind::DuplicateDelivery => "docs/troubleshooting.md#discordbotduplicatedelivery",
+            Kind::LingeringSession => "docs/troubleshooting.md#discordbotlingeringsession",
+            Kind::UnattributedIdentify => "docs/troubleshooting.md#discordbotunattributedidentify",
+            Kind::StartLimitLow => "docs/troubleshooting.md#discordbotstartlimitlow",
+            Kind::FatalClose => "docs/troubleshooting.md#discordbotfatalclose",
+            Kind::BotOffline => "docs/troubleshooting.md#discordbotoffline",
+        }
+    }
+}
+
+/// How urgent a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One observation that supports a finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub at: Timestamp,
+    pub source: String,
+    pub text: String,
+}
+
+/// Identity of a finding: one per kind and subject.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Key {
+    pub kind: Kind,
+    pub bot: String,
+    pub namespace: String,
+    pub pod: String,
+    pub shard: Option<u32>,
+}
+
+/// A conclusion of the engine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub id: u64,
+    pub kind: Kind,
+    pub bot: String,
+    pub namespace: String,
+    pub pod: String,
+    pub shard: Option<u32>,
+    pub since: Timestamp,
+    /// `None` while the finding is active.
+    pub until: Option<Timestamp>,
+    pub severity: Severity,
+    pub explanation: String,
+    pub evidence: Vec<Evidence>,
+    pub runbook: &'static str,
+}
+
+impl Finding {
+    pub fn key(&self) -> Key {
+        Key {
+            kind: self.kind,
+            bot: self.bot.clone(),
+            namespace: self.namespace.clone(),
+            pod: self.pod.clone(),
+            shard: self.shard,
+        }
+    }
+}
+
+/// A finding opened or closed; sinks (the demo's printer, traces) consume these.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    Opened(Finding),
+    Closed(Finding),
+}
+
+/// What a detector asserts right now about one subject.
+pub struct Assertion {
+    pub key: Key,
+    pub since: Timestamp,
+    pub severity: Severity,
+    pub explanation: String,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Evidence kept per finding: enough to convince, bounded so a long incident cannot grow it.
+pub const MAX_EVIDENCE: usize = 12;
+
+/// Active findings by key, a bounded history of closed ones, counters, and the pending changes.
+#[derive(Debug, Default)]
+pub struct Book {
+    next_id: u64,
+    active: BTreeMap<Key, Finding>,
+    closed: VecDeque<Finding>,
+    totals: BTreeMap<(Kind, String), u64>,
+    changes: Vec<Change>,
+}
+
+impl Book {
+    /// Opens a finding, or refreshes the explanation and evidence of the open one.
+    pub fn assert(&mut self, a: Assertion) {
+        if let Some(f) = self.active.get_mut(&a.key) {
+            f.explanation = a.explanation;
+            f.severity = a.severity;
+            for e in a.evidence {
+                if f.evidence.len() >= MAX_EVIDENCE {
+                    break;
+                }
+                if !f.evidence.contains(&e) {
+                    f.evidence.push(e);
+                }
+            }
+            return;
+        }
+        self.next_id += 1;
+        let mut evidence = a.evidence;
+        evidence.truncate(MAX_EVIDENCE);
+        let f = Finding {
+            id: self.next_id,
+            kind: a.key.kind,
+            bot: a.key.bot.clone(),
+            namespace: a.key.namespace.clone(),
+            pod: a.key.pod.clone(),
+            shard: a.key.shard,
+            since: a.since,
+            until: None,
+            severity: a.severity,
+            explanation: a.explanation,
+            evidence,
+            runbook: a.key.kind.runbook(),
+        };
+        *self.totals.entry((f.kind, f.bot.clone())).or_default() += 1;
+        self.changes.push(Change::Opened(f.clone()));
+        self.active.insert(a.key, f);
+    }
+
+    /// Closes the finding with this key, if open.
+    pub fn close(&mut self, key: &Key, at: Timestamp, max_closed: usize) {
+        if let Some(mut f) = self.active.remove(key) {
+            f.until = Some(at.max(f.since));
+            self.changes.push(Change::Closed(f.clone()));
+            self.closed.push_back(f);
+            while self.closed.len() > max_closed {
+                self.closed.pop_front();
+            }
+        }
+    }
+
+    /// Keys of active findings of one kind (copied, so callers may close them).
+    pub fn active_keys(&self, kind: Kind) -> Vec<Key> {
+        self.active
+            .keys()
+            .filter(|k| k.kind == kind)
+            .cloned()
+            .collect()
+    }
+
+    pub fn active(&self) -> impl Iterator<Item = &Finding> {
+        self.active.values()
+    }
+
+    pub fn closed(&self) -> impl Iterator<Item = &Finding> {
+        self.closed.iter()
+    }
+
+    /// Findings opened so far, per kind and bot (never decreases).
+    pub fn totals(&self) -> &BTreeMap<(Kind, String), u64> {
+        &self.totals
+    }
+
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+}

@@ -1,0 +1,764 @@
+//! Pure correlation: sessions, detectors, findings. No I/O, no clock reads, no async: time
+//! arrives with the observations ([`Engine::observe`]) and with ticks ([`Engine::tick`]).
+
+mod bot;
+mod config;
+mod detectors;
+mod findings;
+mod rate;
+mod snapshot;
+mod state;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::TimeDelta;
+
+pub use bot::{BotState, Histogram, OVERLAP_BUCKETS};
+pub use config::EngineConfig;
+pub use findings::{Change, Evidence, Finding, Kind, Severity};
+pub use snapshot::{BotView, SessionSeries, Snapshot};
+pub use state::{EndReason, Instance, Risk, Session};
+
+use bot::LogIdentify;
+use findings::{Assertion, Book, Key};
+
+use crate::observation::{
+    Body, InstanceChange, InstanceObservation, Observation, SessionEvent, SessionObservation,
+    StartLimit, Timestamp,
+};
+
+/// Gateway close codes Discord documents as not to be retried.
+pub const FATAL_CLOSE_CODES: [u16; 6] = [4004, 4010, 4011, 4012, 4013, 4014];
+
+/// Ended sessions kept per pod beyond the open ones (older ones are folded into counters).
+const MAX_ENDED_SESSIONS_PER_POD: usize = 16;
+/// Evidence lines kept per session.
+const MAX_SESSION_EVIDENCE: usize = 8;
+
+type PodKey = (String, String);
+
+/// The correlation engine. One task owns it; everything else sees [`Snapshot`]s.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    default_bot: Option<String>,
+    now: Option<Timestamp>,
+    sessions: BTreeMap<u64, Session>,
+    next_session: u64,
+    instances: BTreeMap<PodKey, Instance>,
+    /// Events of sessions already forgotten, per (namespace, pod, shard), so counters never drop.
+    folded_events: HashMap<(String, String, u32), u64>,
+    /// Bot learned for each workload, so a pod that never names its bot inherits it.
+    workload_bots: HashMap<String, String>,
+    bots: BTreeMap<String, BotState>,
+    book: Book,
+    /// Source health as last reported.
+    sources: BTreeMap<String, (bool, String)>,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Self {
+        Self {
+            cfg,
+            default_bot: None,
+            now: None,
+            sessions: BTreeMap::new(),
+            next_session: 0,
+            instances: BTreeMap::new(),
+            folded_events: HashMap::new(),
+            workload_bots: HashMap::new(),
+            bots: BTreeMap::new(),
+            book: Book::default(),
+            sources: BTreeMap::new(),
+        }
+    }
+
+    /// The bot of instances that nothing else attributes (`--bot`, or the config).
+    pub fn with_default_bot(mut self, bot: Option<String>) -> Self {
+        self.default_bot = bot;
+        self
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// The latest time the engine has seen.
+    pub fn now(&self) -> Option<Timestamp> {
+        self.now
+    }
+
+    /// Feeds one observation. Out-of-order observations are applied at their own time; the
+    /// detectors never move backwards.
+    pub fn observe(&mut self, obs: Observation) {
+        let at = obs.at;
+        self.now = Some(self.now.map_or(at, |n| n.max(at)));
+        match obs.body {
+            Body::Session(s) => self.on_session(at, &obs.source, s),
+            Body::Instance(i) => self.on_instance(at, &obs.source, i),
+            Body::StartLimit(sl) => self.on_start_limit(at, sl),
+            Body::SourceHealth(h) => {
+                self.sources.insert(h.source, (h.up, h.detail));
+            }
+        }
+    }
+
+    /// Advances time: runs the time-driven detectors.
+    pub fn tick(&mut self, now: Timestamp) {
+        let now = self.now.map_or(now, |n| n.max(now));
+        self.now = Some(now);
+        self.evaluate(now, false);
+    }
+
+    /// End of input (replay): also settles Discord-count intervals whose slack has not passed.
+    pub fn finish(&mut self) {
+        if let Some(now) = self.now {
+            self.evaluate(now, true);
+        }
+    }
+
+    /// Findings opened or closed since the last call.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.book.take_changes()
+    }
+
+    pub fn active_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.book.active()
+    }
+
+    /// Active and (bounded) closed findings, oldest first.
+    pub fn all_findings(&self) -> Vec<Finding> {
+        let mut v: Vec<Finding> = self
+            .book
+            .closed()
+            .chain(self.book.active())
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (a.since, a.id).cmp(&(b.since, b.id)));
+        v
+    }
+
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.instances.values()
+    }
+
+    pub fn bots(&self) -> &BTreeMap<String, BotState> {
+        &self.bots
+    }
+
+    // ----- sessions -------------------------------------------------------------------------
+
+    fn on_session(&mut self, at: Timestamp, source: &str, s: SessionObservation) {
+        let key = self.resolve_instance(&s.instance.namespace, &s.instance.pod, at);
+        {
+            let inst = self.instances.get_mut(&key).expect("resolved");
+            inst.has_logs = true;
+            inst.last_seen = inst.last_seen.max(at);
+            if inst.uid.is_none() {
+                inst.uid = s.instance.uid.clone();
+            }
+            if let Some(b) = &s.bot {
+                inst.bot = Some(b.clone());
+                if let Some(w) = &inst.workload {
+                    self.workload_bots.insert(w.clone(), b.clone());
+                }
+            }
+            if inst.running_since.is_none() {
+                // Plain logs with no lifecycle source: the process runs since its first line.
+                inst.running_since = Some(at);
+                inst.runs.push((at, None));
+            }
+        }
+        let bot = self.bot_of(&key);
+        let shard = s.shard.unwrap_or(0);
+        let evidence = Evidence {
+            at,
+            source: source.to_string(),
+            text: s
+                .line
+                .clone()
+                .unwrap_or_else(|| format!("{} {}", key.1, s.event.name())),
+        };
+        match s.event {
+            SessionEvent::Starting => {
+                let inst = self.instances.get_mut(&key).expect("resolved");
+                inst.identified = false;
+                inst.clean_shutdown = false;
+            }
+            SessionEvent::Identifying => self.count_identify(&key, &bot, at),
+            SessionEvent::Ready { session_id } => {
+                self.count_identify(&key, &bot, at);
+                self.instances.get_mut(&key).expect("resolved").identified = false;
+                self.start_session(&key, &bot, shard, at, session_id, false, evidence);
+            }
+            SessionEvent::Resumed => {
+                if self.current(&key, shard).is_none() {
+                    self.start_session(&key, &bot, shard, at, None, true, evidence);
+                }
+            }
+            SessionEvent::Dispatch { .. } => {
+                let id = match self.current(&key, shard).or_else(|| self.any_current(&key)) {
+                    Some(id) => id,
+                    None => self.start_session(&key, &bot, shard, at, None, true, evidence.clone()),
+                };
+                self.on_dispatch(id, at, evidence);
+            }
+            SessionEvent::HeartbeatAck | SessionEvent::Reconnecting => {}
+            SessionEvent::InvalidSession { resumable } => {
+                if !resumable && let Some(id) = self.current(&key, shard) {
+                    self.end_session(id, at, EndReason::Invalidated, false);
+                }
+            }
+            SessionEvent::Closed { code } => {
+                if let Some(code) = code {
+                    *self.bot_state(&bot).close_codes.entry(code).or_default() += 1;
+                }
+                match code {
+                    Some(c) if FATAL_CLOSE_CODES.contains(&c) => {
+                        let reason = format!("gateway closed with code {c}");
+                        self.on_fatal(&key, &bot, at, reason, Some(c), evidence);
+                    }
+                    Some(1000 | 1001) => {
+                        if let Some(id) = self.current(&key, shard) {
+                            self.end_session(id, at, EndReason::Closed { code }, false);
+                        }
+                    }
+                    // Other closes are followed by a resume or a new READY.
+                    _ => {}
+                }
+            }
+            SessionEvent::Fatal { reason, code } => {
+                if let Some(c) = code {
+                    *self.bot_state(&bot).close_codes.entry(c).or_default() += 1;
+                }
+                self.on_fatal(&key, &bot, at, reason, code, evidence);
+            }
+            SessionEvent::ShuttingDown => {
+                self.instances
+                    .get_mut(&key)
+                    .expect("resolved")
+                    .clean_shutdown = true;
+            }
+            SessionEvent::Stopped => {
+                let inst = self.instances.get_mut(&key).expect("resolved");
+                inst.clean_shutdown = true;
+                let ids: Vec<u64> = inst.current.values().copied().collect();
+                for id in ids {
+                    self.end_session(id, at, EndReason::Closed { code: None }, false);
+                }
+            }
+        }
+    }
+
+    fn count_identify(&mut self, key: &PodKey, bot: &str, at: Timestamp) {
+        let inst = self.instances.get_mut(key).expect("resolved");
+        if inst.identified {
+            return;
+        }
+        inst.identified = true;
+        let pod = inst.pod.clone();
+        let b = self.bot_state(bot);
+        b.identifies_logs += 1;
+        b.log_identifies.push_back(LogIdentify {
+            at,
+            pod,
+            matched: false,
+        });
+        if b.log_identifies.len() > bot::MAX_LOG_IDENTIFIES {
+            b.log_identifies.pop_front();
+        }
+    }
+
+    fn on_fatal(
+        &mut self,
+        key: &PodKey,
+        bot: &str,
+        at: Timestamp,
+        reason: String,
+        code: Option<u16>,
+        evidence: Evidence,
+    ) {
+        // The IDENTIFY that Discord refused still counted as a session start.
+        self.count_identify(key, bot, at);
+        let inst = self.instances.get_mut(key).expect("resolved");
+        inst.identified = false;
+        let ids: Vec<u64> = inst.current.values().copied().collect();
+        for id in ids {
+            self.end_session(
+                id,
+                at,
+                EndReason::Fatal {
+                    reason: reason.clone(),
+                },
+                false,
+            );
+        }
+        let code_text = code
+            .map(|c| format!(" (close code {c})"))
+            .unwrap_or_default();
+        let inst = &self.instances[key];
+        let restarts = if inst.restarts > 0 {
+            format!("; the pod has restarted {} times", inst.restarts)
+        } else {
+            String::new()
+        };
+        self.book.assert(Assertion {
+            key: Key {
+                kind: Kind::FatalClose,
+                bot: bot.to_string(),
+                namespace: key.0.clone(),
+                pod: key.1.clone(),
+                shard: None,
+            },
+            since: at,
+            severity: Severity::Critical,
+            explanation: format!(
+                "Discord refused {bot}'s gateway connection from pod {}: {reason}{code_text}; \
+                 retrying cannot help until the token or the intents in the Developer Portal are fixed{restarts}.",
+                key.1
+            ),
+            evidence: vec![evidence],
+        });
+    }
+
+    fn current(&self, key: &PodKey, shard: u32) -> Option<u64> {
+        self.instances.get(key)?.current.get(&shard).copied()
+    }
+
+    fn any_current(&self, key: &PodKey) -> Option<u64> {
+        self.instances.get(key)?.current.values().next().copied()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_session(
+        &mut self,
+        key: &PodKey,
+        bot: &str,
+        shard: u32,
+        at: Timestamp,
+        session_id: Option<String>,
+        inferred: bool,
+        evidence: Evidence,
+    ) -> u64 {
+        if let Some(prev) = self.current(key, shard) {
+            self.end_session(prev, at, EndReason::Replaced, false);
+        }
+        let mut risks = Vec::new();
+        if !inferred {
+            for o in self.sessions.values() {
+                if o.bot == bot && o.shard == shard && o.is_live(at) {
+                    let r = Risk::StartedDuringOverlap {
+                        other_pod: o.pod.clone(),
+                    };
+                    if !risks.contains(&r) {
+                        risks.push(r);
+                    }
+                }
+            }
+        }
+        self.next_session += 1;
+        let id = self.next_session;
+        let inst = self.instances.get_mut(key).expect("resolved");
+        inst.current.insert(shard, id);
+        let session = Session {
+            id,
+            bot: bot.to_string(),
+            namespace: key.0.clone(),
+            pod: key.1.clone(),
+            instance: crate::observation::InstanceId {
+                namespace: key.0.clone(),
+                pod: key.1.clone(),
+                uid: inst.uid.clone(),
+                container: None,
+            },
+            shard,
+            session_id,
+            ready_at: at,
+            inferred,
+            events: 0,
+            last_event_at: None,
+            overlap_events: 0,
+            ended_at: None,
+            end: None,
+            live_until: None,
+            risks,
+            proven: false,
+            silent_since: None,
+            evidence: vec![evidence],
+        };
+        self.sessions.insert(id, session);
+        // A session of this bot is ready again: refusals are over.
+        for k in self.book.active_keys(Kind::FatalClose) {
+            if k.bot == bot {
+                self.book.close(&k, at, self.cfg.max_closed_findings);
+            }
+        }
+        self.evaluate_concurrent(bot, shard, at);
+        self.prune_pod_sessions(key);
+        id
+    }
+
+    fn on_dispatch(&mut self, id: u64, at: Timestamp, evidence: Evidence) {
+        let (bot, shard, pod, ready_at) = {
+            let s = &self.sessions[&id];
+            (s.bot.clone(), s.shard, s.pod.clone(), s.ready_at)
+        };
+        self.bot_state(&bot).rate.record(at);
+        let others: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|o| o.id != id && o.bot == bot && o.shard == shard && o.is_live(at))
+            .map(|o| o.id)
+            .collect();
+        {
+            let s = self.sessions.get_mut(&id).expect("exists");
+            s.events += 1;
+            s.last_event_at = Some(s.last_event_at.map_or(at, |l| l.max(at)));
+            if others.is_empty() {
+                s.proven = true;
+            } else {
+                s.overlap_events += 1;
+            }
+            if s.evidence.len() < MAX_SESSION_EVIDENCE {
+                s.evidence.push(evidence.clone());
+            }
+        }
+        for &o in &others {
+            let other = self.sessions.get_mut(&o).expect("exists");
+            // This session is older and still receives what the newer one should: the newer
+            // one's silence is now suspicious.
+            if other.ready_at > ready_at && other.events == 0 {
+                let mut found = false;
+                for r in &mut other.risks {
+                    if let Risk::PredecessorActive { other_pod, events } = r
+                        && *other_pod == pod
+                    {
+                        *events += 1;
+                        found = true;
+                    }
+                }
+                if !found {
+                    other.risks.push(Risk::PredecessorActive {
+                        other_pod: pod.clone(),
+                        events: 1,
+                    });
+                }
+                if other.evidence.len() < MAX_SESSION_EVIDENCE {
+                    other.evidence.push(evidence.clone());
+                }
+            }
+        }
+        if self.sessions[&id].silent_since.is_some() {
+            self.sessions.get_mut(&id).expect("exists").silent_since = None;
+            let s = &self.sessions[&id];
+            for kind in [Kind::SilentSession, Kind::QuietSession] {
+                let k = session_key(kind, s);
+                self.book.close(&k, at, self.cfg.max_closed_findings);
+            }
+        }
+        if !others.is_empty() {
+            self.evaluate_duplicate(id, &others, at);
+        }
+    }
+
+    fn end_session(&mut self, id: u64, at: Timestamp, reason: EndReason, lingering: bool) {
+        let linger = TimeDelta::seconds(self.cfg.lingering_secs as i64);
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if s.ended_at.is_some() {
+            return;
+        }
+        s.ended_at = Some(at);
+        s.end = Some(reason);
+        s.live_until = Some(if lingering { at + linger } else { at });
+        let (bot, shard, ns, pod) = (s.bot.clone(), s.shard, s.namespace.clone(), s.pod.clone());
+        let silent = s.silent_since.take().is_some();
+        if let Some(inst) = self.instances.get_mut(&(ns.clone(), pod.clone()))
+            && inst.current.get(&shard) == Some(&id)
+        {
+            inst.current.remove(&shard);
+        }
+        if silent {
+            let s = &self.sessions[&id];
+            for kind in [Kind::SilentSession, Kind::QuietSession] {
+                let k = session_key(kind, s);
+                self.book.close(&k, at, self.cfg.max_closed_findings);
+            }
+        }
+        self.evaluate_concurrent(&bot, shard, at);
+    }
+
+    /// Keeps a pod's ended sessions bounded; their events move into the folded counters.
+    fn prune_pod_sessions(&mut self, key: &PodKey) {
+        let ended: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| s.namespace == key.0 && s.pod == key.1 && s.ended_at.is_some())
+            .map(|s| s.id)
+            .collect();
+        if ended.len() <= MAX_ENDED_SESSIONS_PER_POD {
+            return;
+        }
+        let now = self.now.unwrap_or_default();
+        for id in &ended[..ended.len() - MAX_ENDED_SESSIONS_PER_POD] {
+            if self.sessions[id].is_live(now) {
+                continue;
+            }
+            if let Some(s) = self.sessions.remove(id) {
+                *self
+                    .folded_events
+                    .entry((s.namespace, s.pod, s.shard))
+                    .or_default() += s.events;
+            }
+        }
+    }
+
+    // ----- instances ------------------------------------------------------------------------
+
+    fn on_instance(&mut self, at: Timestamp, source: &str, i: InstanceObservation) {
+        let key = (i.instance.namespace.clone(), i.instance.pod.clone());
+        let inst = self
+            .instances
+            .entry(key.clone())
+            .or_insert_with(|| Instance::new(&key.0, &key.1, at));
+        inst.last_seen = inst.last_seen.max(at);
+        inst.first_seen = inst.first_seen.min(at);
+        if i.instance.uid.is_some() {
+            inst.uid = i.instance.uid.clone();
+        }
+        if let Some(w) = i.workload {
+            inst.workload = Some(w);
+        }
+        if let Some(b) = i.bot {
+            inst.bot = Some(b);
+        }
+        if let (Some(w), Some(b)) = (&inst.workload, &inst.bot) {
+            self.workload_bots.insert(w.clone(), b.clone());
+        }
+        match i.change {
+            InstanceChange::Created => {
+                inst.created_at = Some(inst.created_at.map_or(at, |c| c.min(at)));
+            }
+            InstanceChange::Running => {
+                if inst.runs.iter().any(|r| r.0 == at) {
+                    return;
+                }
+                // A run started by log lines before the lifecycle was known is this run.
+                if let Some(last) = inst.runs.last_mut()
+                    && last.1.is_none()
+                    && inst.exited_at.is_none()
+                    && inst.running_since.is_some_and(|r| r >= at)
+                {
+                    last.0 = at;
+                    inst.running_since = Some(at);
+                    return;
+                }
+                if inst.runs.iter().any(|r| r.1.is_some()) || inst.exited_at.is_some() {
+                    inst.restarts += 1;
+                }
+                inst.runs.push((at, None));
+                inst.running_since = Some(at);
+                inst.exited_at = None;
+                inst.exit_code = None;
+                inst.clean_shutdown = false;
+                inst.identified = false;
+            }
+            InstanceChange::Ready => inst.ready_at = Some(at),
+            InstanceChange::Terminating { grace } => {
+                inst.terminating_at = Some(inst.terminating_at.map_or(at, |t| t.min(at)));
+                inst.grace = grace.or(inst.grace);
+            }
+            InstanceChange::Exited { code, .. } => {
+                if inst.exited_at.is_some() && inst.runs.last().is_some_and(|r| r.1.is_some()) {
+                    return;
+                }
+                inst.exited_at = Some(at);
+                inst.exit_code = code;
+                if let Some(last) = inst.runs.last_mut()
+                    && last.1.is_none()
+                {
+                    last.1 = Some(at.max(last.0));
+                }
+                self.pod_ended(&key, at, code, source);
+            }
+            InstanceChange::Deleted => {
+                if inst.deleted_at.is_some() {
+                    return;
+                }
+                inst.deleted_at = Some(at);
+                if inst.exited_at.is_none() {
+                    inst.exited_at = Some(at);
+                    if let Some(last) = inst.runs.last_mut()
+                        && last.1.is_none()
+                    {
+                        last.1 = Some(at.max(last.0));
+                    }
+                    self.pod_ended(&key, at, None, source);
+                }
+                for k in self.book.active_keys(Kind::FatalClose) {
+                    if k.namespace == key.0 && k.pod == key.1 {
+                        self.book.close(&k, at, self.cfg.max_closed_findings);
+                    }
+                }
+            }
+        }
+    }
+
+    fn pod_ended(&mut self, key: &PodKey, at: Timestamp, code: Option<i32>, source: &str) {
+        let inst = &self.instances[key];
+        let clean = inst.clean_shutdown || code == Some(0);
+        let ids: Vec<u64> = inst.current.values().copied().collect();
+        for id in ids {
+            let was_live = self.sessions[&id].is_live(at);
+            self.end_session(id, at, EndReason::PodEnded { code, clean }, !clean);
+            if clean || !was_live {
+                continue;
+            }
+            let s = &self.sessions[&id];
+            let code_text = match code {
+                Some(c) => format!("exit code {c}{}", signal_name(c)),
+                None => "no exit code".to_string(),
+            };
+            let evidence = vec![Evidence {
+                at,
+                source: source.to_string(),
+                text: format!("pod {} container exited ({code_text})", s.pod),
+            }];
+            self.book.assert(Assertion {
+                key: session_key(Kind::LingeringSession, s),
+                since: at,
+                severity: Severity::Warning,
+                explanation: format!(
+                    "Pod {} ended ({code_text}) without closing its gateway session, so Discord \
+                     keeps that session of {} alive for up to {} s and may keep routing events to it.",
+                    s.pod, s.bot, self.cfg.lingering_secs
+                ),
+                evidence,
+            });
+        }
+    }
+
+    // ----- bots -----------------------------------------------------------------------------
+
+    fn bot_state(&mut self, bot: &str) -> &mut BotState {
+        if !self.bots.contains_key(bot) {
+            self.bots.insert(bot.to_string(), BotState::default());
+        }
+        self.bots.get_mut(bot).expect("inserted")
+    }
+
+    /// Which bot an instance runs: its own lines, its labels, its workload, the config, and
+    /// last the workload or pod name.
+    fn bot_of(&self, key: &PodKey) -> String {
+        let inst = &self.instances[key];
+        if let Some(b) = &inst.bot {
+            return b.clone();
+        }
+        if let Some(b) = inst
+            .workload
+            .as_ref()
+            .and_then(|w| self.workload_bots.get(w))
+        {
+            return b.clone();
+        }
+        if let Some(b) = &self.default_bot {
+            return b.clone();
+        }
+        inst.workload.clone().unwrap_or_else(|| key.1.clone())
+    }
+
+    /// Finds the instance a log line belongs to. Log sources that do not know the namespace
+    /// send an empty one; the pod name then finds the instance the lifecycle source knows.
+    fn resolve_instance(&mut self, namespace: &str, pod: &str, at: Timestamp) -> PodKey {
+        let key = (namespace.to_string(), pod.to_string());
+        if self.instances.contains_key(&key) {
+            return key;
+        }
+        if namespace.is_empty()
+            && let Some(k) = self.instances.keys().find(|k| k.1 == pod)
+        {
+            return k.clone();
+        }
+        let mut inst = Instance::new(namespace, pod, at);
+        inst.workload = Some(workload_of(pod));
+        self.instances.insert(key.clone(), inst);
+        key
+    }
+
+    fn on_start_limit(&mut self, at: Timestamp, sl: StartLimit) {
+        let b = self.bot_state(&sl.bot);
+        if let Some((t1, prev)) = &b.last_sample {
+            let window_end = *t1 + TimeDelta::milliseconds(prev.reset_after_ms as i64);
+            let same_window = at <= window_end && sl.remaining <= prev.remaining;
+            let drop = if same_window {
+                prev.remaining - sl.remaining
+            } else {
+                // The window reset in between: everything used since the reset is new.
+                sl.total.saturating_sub(sl.remaining)
+            };
+            // Empty intervals are kept too: settling one closes an earlier finding.
+            if at > *t1 {
+                b.identifies_discord += u64::from(drop);
+                b.pending.push_back(bot::PendingDrop {
+                    from: *t1,
+                    to: at,
+                    count: drop,
+                });
+            }
+        }
+        b.burn.push_back((at, b.identifies_discord));
+        while b
+            .burn
+            .front()
+            .is_some_and(|(t, _)| *t < at - TimeDelta::hours(1))
+        {
+            b.burn.pop_front();
+        }
+        b.last_sample = Some((at, sl.clone()));
+        self.evaluate_start_limit(&sl.bot, at);
+    }
+}
+
+/// The finding key of a session-scoped finding.
+fn session_key(kind: Kind, s: &Session) -> Key {
+    Key {
+        kind,
+        bot: s.bot.clone(),
+        namespace: s.namespace.clone(),
+        pod: s.pod.clone(),
+        shard: Some(s.shard),
+    }
+}
+
+fn signal_name(code: i32) -> &'static str {
+    match code {
+        137 => ", SIGKILL",
+        143 => ", SIGTERM not handled",
+        _ => "",
+    }
+}
+
+/// A pod's workload from its name: `agentbroker-7d9f8c6b5d-x2x9k` -> `agentbroker`,
+/// `tally-0` -> `tally`.
+pub fn workload_of(pod: &str) -> String {
+    let parts: Vec<&str> = pod.split('-').collect();
+    let is_suffix = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let is_hash =
+        |s: &str| (6..=10).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let n = parts.len();
+    if n >= 3 && is_suffix(parts[n - 1]) && is_hash(parts[n - 2]) {
+        return parts[..n - 2].join("-");
+    }
+    if n >= 2 && (is_suffix(parts[n - 1]) || parts[n - 1].bytes().all(|b| b.is_ascii_digit())) {
+        return parts[..n - 1].join("-");
+    }
+    pod.to_string()
+}
+
+#[cfg(test)]
+mod tests;

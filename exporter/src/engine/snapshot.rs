@@ -1,0 +1,131 @@
+//! A consistent copy of what sinks need, taken by the engine's task after each batch.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::bot::Histogram;
+use super::{Engine, Finding, Kind, Session};
+use crate::observation::{StartLimit, Timestamp};
+
+/// Per-session series: one per (bot, namespace, pod, shard); several sessions of one pod (a
+/// reconnect) fold into one series, as the metric labels require.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionSeries {
+    pub bot: String,
+    pub namespace: String,
+    pub pod: String,
+    pub shard: u32,
+    pub live: bool,
+    pub silent: bool,
+    pub events_total: u64,
+    pub ready_at: Timestamp,
+    pub last_event_at: Option<Timestamp>,
+}
+
+/// Per-bot figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct BotView {
+    pub bot: String,
+    pub identifies_logs: u64,
+    pub identifies_discord: u64,
+    pub unattributed: u64,
+    pub close_codes: BTreeMap<u16, u64>,
+    pub expected_interval_secs: Option<f64>,
+    pub start_limit: Option<StartLimit>,
+    pub overlap: Histogram,
+    /// Live sessions per shard.
+    pub live_sessions: BTreeMap<u32, u64>,
+}
+
+/// Everything the metrics and the API render.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub at: Option<Timestamp>,
+    pub series: Vec<SessionSeries>,
+    pub sessions: Vec<Session>,
+    pub bots: Vec<BotView>,
+    pub findings: Vec<Finding>,
+    pub findings_total: Vec<(Kind, String, u64)>,
+}
+
+impl Snapshot {
+    pub fn active_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.until.is_none())
+    }
+}
+
+impl Engine {
+    /// Takes a snapshot at the engine's current time.
+    pub fn snapshot(&self) -> Snapshot {
+        let now = self.now.unwrap_or_default();
+        let mut series: BTreeMap<(String, String, String, u32), SessionSeries> = BTreeMap::new();
+        for s in self.sessions.values() {
+            let k = (s.bot.clone(), s.namespace.clone(), s.pod.clone(), s.shard);
+            let e = series.entry(k).or_insert_with(|| SessionSeries {
+                bot: s.bot.clone(),
+                namespace: s.namespace.clone(),
+                pod: s.pod.clone(),
+                shard: s.shard,
+                live: false,
+                silent: false,
+                events_total: 0,
+                ready_at: s.ready_at,
+                last_event_at: None,
+            });
+            e.live |= s.is_live(now);
+            e.silent |= s.silent_since.is_some()
+                && self.book.active().any(|f| {
+                    f.kind == Kind::SilentSession && f.pod == s.pod && f.shard == Some(s.shard)
+                });
+            e.events_total += s.events;
+            e.ready_at = e.ready_at.max(s.ready_at);
+            e.last_event_at = e.last_event_at.max(s.last_event_at);
+        }
+        for ((ns, pod, shard), n) in &self.folded_events {
+            if let Some(e) = series
+                .values_mut()
+                .find(|e| &e.namespace == ns && &e.pod == pod && e.shard == *shard)
+            {
+                e.events_total += n;
+            }
+        }
+        let bots = self
+            .bots
+            .iter()
+            .map(|(name, b)| {
+                let mut live_sessions = BTreeMap::new();
+                for s in self.sessions.values().filter(|s| &s.bot == name) {
+                    let n = live_sessions.entry(s.shard).or_insert(0);
+                    if s.is_live(now) {
+                        *n += 1;
+                    }
+                }
+                BotView {
+                    bot: name.clone(),
+                    identifies_logs: b.identifies_logs,
+                    identifies_discord: b.identifies_discord,
+                    unattributed: b.unattributed,
+                    close_codes: b.close_codes.clone(),
+                    expected_interval_secs: b.rate.expected_interval(&self.cfg),
+                    start_limit: b.last_sample.as_ref().map(|(_, s)| s.clone()),
+                    overlap: b.overlap.clone(),
+                    live_sessions,
+                }
+            })
+            .collect();
+        Snapshot {
+            at: self.now,
+            series: series.into_values().collect(),
+            sessions: self.sessions.values().cloned().collect(),
+            bots,
+            findings: self.all_findings(),
+            findings_total: self
+                .book
+                .totals()
+                .iter()
+                .map(|((k, b), n)| (*k, b.clone(), *n))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! What the engine remembers: sessions and instances.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::findings::Evidence;
+use crate::observation::{InstanceId, Timestamp};
+
+/// Why a session stopped being live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EndReason {
+    /// The bot logged a clean close or a completed shutdown.
+    Closed { code: Option<u16> },
+    /// A non-recoverable gateway error.
+    Fatal { reason: String },
+    /// Discord invalidated the session (not resumable).
+    Invalidated,
+    /// A new READY on the same pod and shard replaced it.
+    Replaced,
+    /// The pod's container exited or the pod was deleted.
+    PodEnded { code: Option<i32>, clean: bool },
+}
+
+/// Why a session's silence is suspicious (DESIGN.md, `silent_session`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "risk", rename_all = "snake_case")]
+pub enum Risk {
+    /// Another session of the bot was live when this one became ready.
+    StartedDuringOverlap { other_pod: String },
+    /// An older session of the bot kept receiving events after this one connected.
+    PredecessorActive { other_pod: String, events: u64 },
+    /// Discord counted an identify the logs do not explain around this session's start.
+    UnexplainedIdentify,
+}
+
+/// One gateway session, from READY (or the first sign of it) to its end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: u64,
+    pub bot: String,
+    pub namespace: String,
+    pub pod: String,
+    #[serde(skip)]
+    pub instance: InstanceId,
+    pub shard: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    pub ready_at: Timestamp,
+    /// True when the session was inferred from later lines (the READY was not seen).
+    pub inferred: bool,
+    pub events: u64,
+    pub last_event_at: Option<Timestamp>,
+    /// Events received while another session of the bot and shard was live.
+    pub overlap_events: u64,
+    pub ended_at: Option<Timestamp>,
+    pub end: Option<EndReason>,
+    /// Live until this time (the end, or the end plus the lingering window after an unclean
+    /// exit); `None` while open.
+    pub live_until: Option<Timestamp>,
+    pub risks: Vec<Risk>,
+    /// Set once the session received an event with no other session live: it proved itself.
+    pub proven: bool,
+    /// Start of the current silence, when flagged silent or quiet.
+    pub silent_since: Option<Timestamp>,
+    #[serde(skip)]
+    pub evidence: Vec<Evidence>,
+}
+
+impl Session {
+    /// Whether Discord may still hold this session at `t`.
+    pub fn is_live(&self, t: Timestamp) -> bool {
+        self.ready_at <= t && self.live_until.is_none_or(|u| t < u)
+    }
+
+    /// Whether the bot still uses it (not ended, not merely lingering).
+    pub fn is_open(&self) -> bool {
+        self.ended_at.is_none()
+    }
+
+    /// The start of the current silence.
+    pub fn quiet_since(&self) -> Timestamp {
+        self.last_event_at
+            .unwrap_or(self.ready_at)
+            .max(self.ready_at)
+    }
+
+    pub fn at_risk(&self) -> bool {
+        !self.proven && !self.risks.is_empty()
+    }
+}
+
+/// A pod (or named process) that runs a bot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub namespace: String,
+    pub pod: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Bot named by the bot's own log lines, or by the pod's labels through the config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bot: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// Whether any log line of it talked about a gateway session.
+    pub has_logs: bool,
+    pub created_at: Option<Timestamp>,
+    pub running_since: Option<Timestamp>,
+    pub ready_at: Option<Timestamp>,
+    pub terminating_at: Option<Timestamp>,
+    pub grace: Option<u64>,
+    pub exited_at: Option<Timestamp>,
+    pub exit_code: Option<i32>,
+    pub deleted_at: Option<Timestamp>,
+    pub restarts: u32,
+    /// Container runs: (start, end), for the timeline.
+    pub runs: Vec<(Timestamp, Option<Timestamp>)>,
+    /// The bot logged a graceful shutdown in its current run.
+    #[serde(skip)]
+    pub clean_shutdown: bool,
+    /// An IDENTIFY was counted for the current connection attempt.
+    #[serde(skip)]
+    pub identified: bool,
+    /// Current session per shard (index into the engine's sessions).
+    #[serde(skip)]
+    pub current: BTreeMap<u32, u64>,
+    /// First and last time anything was seen of it.
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+impl Instance {
+    pub fn new(namespace: &str, pod: &str, at: Timestamp) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            pod: pod.to_string(),
+            uid: None,
+            bot: None,
+            workload: None,
+            has_logs: false,
+            created_at: None,
+            running_since: None,
+            ready_at: None,
+            terminating_at: None,
+            grace: None,
+            exited_at: None,
+            exit_code: None,
+            deleted_at: None,
+            restarts: 0,
+            runs: Vec::new(),
+            clean_shutdown: false,
+            identified: false,
+            current: BTreeMap::new(),
+            first_seen: at,
+            last_seen: at,
+        }
+    }
+
+    /// Running and not on its way out: a pod that should hold a session.
+    pub fn is_serving(&self) -> bool {
+        self.running_since.is_some()
+            && self.exited_at.is_none()
+            && self.terminating_at.is_none()
+            && self.deleted_at.is_none()
+    }
+}

@@ -1,0 +1,476 @@
+//! Engine scenarios on simulated time: every clock reading is an observation or a tick.
+
+use chrono::{TimeDelta, TimeZone, Utc};
+
+use super::*;
+use crate::observation::{InstanceId, SourceHealth};
+
+const NS: &str = "bots";
+
+struct Sim {
+    engine: Engine,
+    t0: Timestamp,
+}
+
+impl Sim {
+    fn new() -> Self {
+        Self {
+            engine: Engine::new(EngineConfig::default()),
+            t0: Utc.with_ymd_and_hms(2026, 4, 19, 4, 0, 0).unwrap(),
+        }
+    }
+
+    fn at(&self, secs: f64) -> Timestamp {
+        self.t0 + TimeDelta::milliseconds((secs * 1000.0) as i64)
+    }
+
+    fn tick_to(&mut self, secs: f64) {
+        let from = self.engine.now().unwrap_or(self.t0);
+        let mut t = from;
+        let end = self.at(secs);
+        while t < end {
+            t = (t + TimeDelta::seconds(1)).min(end);
+            self.engine.tick(t);
+        }
+    }
+
+    fn obs(&mut self, secs: f64, body: Body) {
+        self.tick_to(secs);
+        self.engine.observe(Observation {
+            at: self.at(secs),
+            source: "test".into(),
+            body,
+        });
+    }
+
+    fn log(&mut self, secs: f64, pod: &str, bot: Option<&str>, event: SessionEvent) {
+        self.obs(
+            secs,
+            Body::Session(SessionObservation {
+                bot: bot.map(str::to_string),
+                instance: InstanceId::pod(NS, pod),
+                shard: None,
+                event,
+                line: None,
+            }),
+        );
+    }
+
+    fn pod(&mut self, secs: f64, pod: &str, change: InstanceChange) {
+        self.obs(
+            secs,
+            Body::Instance(InstanceObservation {
+                instance: InstanceId::pod(NS, pod),
+                bot: None,
+                workload: Some(workload_of(pod)),
+                change,
+            }),
+        );
+    }
+
+    fn sample(&mut self, secs: f64, bot: &str, remaining: u32) {
+        self.obs(
+            secs,
+            Body::StartLimit(StartLimit {
+                bot: bot.into(),
+                total: 1000,
+                remaining,
+                reset_after_ms: 80_000_000,
+                max_concurrency: 1,
+                recommended_shards: 1,
+            }),
+        );
+    }
+
+    /// A pod that starts, connects and is ready at `t`.
+    fn start_pod(&mut self, t: f64, pod: &str, bot: &str) {
+        self.pod(t, pod, InstanceChange::Created);
+        self.pod(t + 1.0, pod, InstanceChange::Running);
+        self.log(t + 1.5, pod, None, SessionEvent::Starting);
+        self.log(
+            t + 3.0,
+            pod,
+            Some(bot),
+            SessionEvent::Ready { session_id: None },
+        );
+        self.pod(t + 4.0, pod, InstanceChange::Ready);
+    }
+
+    /// Events every `every` seconds on `pod` in [from, to).
+    fn traffic(&mut self, pods: &[&str], from: f64, to: f64, every: f64) {
+        let mut t = from;
+        while t < to {
+            for p in pods {
+                self.log(t, p, None, SessionEvent::Dispatch { kind: None });
+            }
+            t += every;
+        }
+    }
+
+    fn findings(&self) -> Vec<Finding> {
+        self.engine.all_findings()
+    }
+
+    fn kinds_for(&self, pod: &str) -> Vec<Kind> {
+        self.findings()
+            .iter()
+            .filter(|f| f.pod == pod)
+            .map(|f| f.kind)
+            .collect()
+    }
+}
+
+const OLD: &str = "agentbroker-6c9f7d8b4-k2x7q";
+const NEW: &str = "agentbroker-5f7b9c6d8-p4m2z";
+
+/// The reported incident: rollout restart, the old pod keeps its session and its events while
+/// the new one connects; the new one stays deaf.
+fn incident() -> Sim {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.traffic(&[OLD], 10.0, 3600.0, 20.0);
+    sim.start_pod(3600.0, NEW, "AgentBroker");
+    sim.pod(3605.0, OLD, InstanceChange::Terminating { grace: Some(30) });
+    sim.traffic(&[OLD], 3606.0, 3615.0, 3.0);
+    sim.log(3615.0, OLD, None, SessionEvent::ShuttingDown);
+    sim.log(3615.6, OLD, None, SessionEvent::Stopped);
+    sim.pod(
+        3616.0,
+        OLD,
+        InstanceChange::Exited {
+            code: Some(0),
+            reason: None,
+        },
+    );
+    sim.pod(3617.0, OLD, InstanceChange::Deleted);
+    sim.tick_to(3600.0 + 600.0);
+    sim
+}
+
+#[test]
+fn incident_new_pod_is_concurrent_then_silent() {
+    let sim = incident();
+    assert!(sim.kinds_for(OLD).is_empty(), "{:#?}", sim.findings());
+    let new = sim.kinds_for(NEW);
+    assert!(new.contains(&Kind::ConcurrentSessions), "{new:?}");
+    assert!(new.contains(&Kind::SilentSession), "{new:?}");
+    let silent = sim
+        .findings()
+        .into_iter()
+        .find(|f| f.kind == Kind::SilentSession)
+        .unwrap();
+    assert_eq!(silent.severity, Severity::Critical);
+    assert!(silent.until.is_none());
+    assert_eq!(silent.since, sim.at(3603.0));
+    assert!(silent.explanation.contains(OLD), "{}", silent.explanation);
+    // Flagged within the rate-derived threshold (~138 s at one event per 20 s), not a fixed one.
+    let snap = sim.engine.snapshot();
+    let series = snap.series.iter().find(|s| s.pod == NEW).unwrap();
+    assert!(series.live && series.silent);
+    let concurrent = sim
+        .findings()
+        .into_iter()
+        .find(|f| f.kind == Kind::ConcurrentSessions)
+        .unwrap();
+    assert_eq!(concurrent.until, Some(sim.at(3615.6)));
+    let bot = &snap.bots[0];
+    assert_eq!(bot.overlap.count, 1);
+}
+
+#[test]
+fn silent_is_flagged_at_the_learned_threshold() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.traffic(&[OLD], 10.0, 3600.0, 20.0);
+    sim.start_pod(3600.0, NEW, "AgentBroker");
+    sim.tick_to(3603.0 + 100.0);
+    assert!(!sim.kinds_for(NEW).contains(&Kind::SilentSession));
+    sim.tick_to(3603.0 + 160.0);
+    assert!(sim.kinds_for(NEW).contains(&Kind::SilentSession));
+}
+
+#[test]
+fn successful_rollout_raises_no_silence() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.traffic(&[OLD], 10.0, 3600.0, 20.0);
+    sim.start_pod(3600.0, NEW, "AgentBroker");
+    sim.pod(3605.0, OLD, InstanceChange::Terminating { grace: Some(30) });
+    sim.log(3605.5, OLD, None, SessionEvent::Stopped);
+    sim.pod(
+        3606.0,
+        OLD,
+        InstanceChange::Exited {
+            code: Some(0),
+            reason: None,
+        },
+    );
+    sim.traffic(&[NEW], 3610.0, 7200.0, 20.0);
+    // Then a long quiet stretch: the new session proved itself, so at most a quiet warning.
+    sim.tick_to(7200.0 + 1200.0);
+    let kinds = sim.kinds_for(NEW);
+    assert!(!kinds.contains(&Kind::SilentSession), "{kinds:?}");
+    assert!(kinds.contains(&Kind::ConcurrentSessions));
+}
+
+#[test]
+fn workaround_scale_zero_then_one_is_clean() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.traffic(&[OLD], 10.0, 3600.0, 20.0);
+    sim.pod(3600.0, OLD, InstanceChange::Terminating { grace: Some(30) });
+    sim.log(3600.2, OLD, None, SessionEvent::ShuttingDown);
+    sim.log(3600.8, OLD, None, SessionEvent::Stopped);
+    sim.pod(
+        3601.0,
+        OLD,
+        InstanceChange::Exited {
+            code: Some(0),
+            reason: None,
+        },
+    );
+    sim.pod(3602.0, OLD, InstanceChange::Deleted);
+    sim.start_pod(3640.0, NEW, "AgentBroker");
+    sim.traffic(&[NEW], 3650.0, 5400.0, 20.0);
+    sim.tick_to(5400.0);
+    assert!(sim.findings().is_empty(), "{:#?}", sim.findings());
+}
+
+#[test]
+fn quiet_night_without_restart_is_never_silent() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    // A busy evening, then events thin out over the night, with a 45-minute gap.
+    sim.traffic(&[OLD], 10.0, 4.0 * 3600.0, 30.0);
+    sim.traffic(&[OLD], 4.0 * 3600.0, 6.0 * 3600.0, 600.0);
+    sim.tick_to(6.0 * 3600.0 + 2700.0);
+    sim.traffic(&[OLD], 6.0 * 3600.0 + 2700.0, 8.0 * 3600.0, 900.0);
+    let kinds = sim.kinds_for(OLD);
+    assert!(!kinds.contains(&Kind::SilentSession), "{kinds:?}");
+}
+
+#[test]
+fn quiet_session_is_a_warning_after_a_very_long_silence() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.traffic(&[OLD], 10.0, 3600.0, 10.0);
+    sim.tick_to(3600.0 + 3.0 * 3600.0);
+    let f = sim.findings();
+    let quiet: Vec<_> = f.iter().filter(|f| f.kind == Kind::QuietSession).collect();
+    assert_eq!(quiet.len(), 1, "{f:#?}");
+    assert_eq!(quiet[0].severity, Severity::Warning);
+    // The next event closes it.
+    sim.log(
+        3600.0 + 3.0 * 3600.0 + 1.0,
+        OLD,
+        None,
+        SessionEvent::Dispatch { kind: None },
+    );
+    assert!(sim.engine.active_findings().next().is_none());
+}
+
+#[test]
+fn duplicate_delivery_when_both_sessions_receive() {
+    let mut sim = Sim::new();
+    let (a, b) = ("tallybot-7f8d9c6b5-aaaaa", "tallybot-7f8d9c6b5-bbbbb");
+    sim.start_pod(0.0, a, "TallyBot");
+    sim.traffic(&[a], 10.0, 600.0, 15.0);
+    sim.start_pod(600.0, b, "TallyBot");
+    sim.pod(605.0, a, InstanceChange::Terminating { grace: Some(300) });
+    sim.traffic(&[a, b], 610.0, 900.0, 15.0);
+    // The old pod ignores SIGTERM and is killed: its session lingers.
+    sim.pod(
+        905.0,
+        a,
+        InstanceChange::Exited {
+            code: Some(137),
+            reason: Some("Error".into()),
+        },
+    );
+    sim.traffic(&[b], 910.0, 1200.0, 15.0);
+    let f = sim.findings();
+    let dup = f
+        .iter()
+        .find(|f| f.kind == Kind::DuplicateDelivery)
+        .expect("duplicate");
+    assert_eq!(dup.pod, b);
+    assert!(dup.until.is_some(), "closes once only one session receives");
+    let linger = f
+        .iter()
+        .find(|f| f.kind == Kind::LingeringSession)
+        .expect("lingering");
+    assert_eq!(linger.pod, a);
+    assert_eq!(linger.until, Some(sim.at(905.0 + 90.0)));
+    assert!(!f.iter().any(|f| f.kind == Kind::SilentSession), "{f:#?}");
+}
+
+#[test]
+fn killed_pod_leaves_a_lingering_session() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.traffic(&[OLD], 10.0, 1000.0, 20.0);
+    sim.pod(1000.0, OLD, InstanceChange::Terminating { grace: Some(30) });
+    sim.pod(
+        1030.0,
+        OLD,
+        InstanceChange::Exited {
+            code: Some(143),
+            reason: Some("Error".into()),
+        },
+    );
+    sim.start_pod(1040.0, NEW, "AgentBroker");
+    sim.tick_to(1300.0);
+    let f = sim.findings();
+    let linger = f.iter().find(|f| f.kind == Kind::LingeringSession).unwrap();
+    assert_eq!(linger.pod, OLD);
+    assert!(linger.explanation.contains("143"));
+    // The new session connected while the old one lingered on Discord's side.
+    let conc = f
+        .iter()
+        .find(|f| f.kind == Kind::ConcurrentSessions)
+        .unwrap();
+    assert_eq!(conc.pod, NEW);
+    assert_eq!(conc.until, Some(sim.at(1120.0)));
+    assert!(
+        f.iter()
+            .any(|f| f.kind == Kind::SilentSession && f.pod == NEW)
+    );
+}
+
+#[test]
+fn crash_loop_on_disallowed_intents() {
+    let mut sim = Sim::new();
+    let pod = "agentbroker-6c9f7d8b4-zzzzz";
+    sim.engine = Engine::new(EngineConfig::default()).with_default_bot(Some("AgentBroker".into()));
+    sim.pod(0.0, pod, InstanceChange::Created);
+    let mut t = 1.0;
+    for i in 0..5 {
+        sim.pod(t, pod, InstanceChange::Running);
+        sim.log(t + 0.5, pod, None, SessionEvent::Starting);
+        sim.log(
+            t + 1.5,
+            pod,
+            None,
+            SessionEvent::Fatal {
+                reason: "disallowed gateway intents".into(),
+                code: Some(4014),
+            },
+        );
+        sim.pod(
+            t + 2.0,
+            pod,
+            InstanceChange::Exited {
+                code: Some(1),
+                reason: Some("Error".into()),
+            },
+        );
+        t += 10.0 * 2f64.powi(i);
+    }
+    sim.pod(t, pod, InstanceChange::Running);
+    sim.tick_to(t + 200.0);
+    let f = sim.findings();
+    let fatal: Vec<_> = f.iter().filter(|f| f.kind == Kind::FatalClose).collect();
+    assert_eq!(fatal.len(), 1, "one finding for the whole loop: {f:#?}");
+    assert!(fatal[0].until.is_none());
+    assert!(fatal[0].explanation.contains("4014"));
+    assert!(
+        f.iter()
+            .any(|f| f.kind == Kind::BotOffline && f.bot == "AgentBroker")
+    );
+    let snap = sim.engine.snapshot();
+    assert_eq!(snap.bots[0].close_codes.get(&4014), Some(&5));
+    assert_eq!(snap.bots[0].identifies_logs, 5);
+}
+
+#[test]
+fn unattributed_identifies_are_exactly_the_unexplained_drops() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.sample(5.0, "AgentBroker", 999);
+    let mut remaining = 999;
+    for i in 1..=10 {
+        let t = 5.0 + 60.0 * i as f64;
+        sim.log(t - 30.0, OLD, None, SessionEvent::Dispatch { kind: None });
+        if [3, 6, 8].contains(&i) {
+            remaining -= 1;
+        }
+        sim.sample(t, "AgentBroker", remaining);
+    }
+    sim.tick_to(2000.0);
+    let snap = sim.engine.snapshot();
+    assert_eq!(snap.bots[0].unattributed, 3);
+    assert_eq!(snap.bots[0].identifies_discord, 3);
+    assert_eq!(
+        sim.findings()
+            .iter()
+            .filter(|f| f.kind == Kind::UnattributedIdentify)
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn a_visible_rollout_explains_the_drop() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.sample(5.0, "AgentBroker", 999);
+    sim.sample(65.0, "AgentBroker", 999);
+    sim.start_pod(100.0, NEW, "AgentBroker");
+    sim.sample(125.0, "AgentBroker", 998);
+    sim.sample(185.0, "AgentBroker", 998);
+    sim.tick_to(600.0);
+    let snap = sim.engine.snapshot();
+    assert_eq!(snap.bots[0].identifies_discord, 1);
+    assert_eq!(snap.bots[0].unattributed, 0);
+    assert!(
+        !sim.findings()
+            .iter()
+            .any(|f| f.kind == Kind::UnattributedIdentify)
+    );
+}
+
+#[test]
+fn start_limit_low_and_window_reset() {
+    let mut sim = Sim::new();
+    sim.sample(0.0, "AgentBroker", 50);
+    assert!(sim.findings().iter().any(|f| f.kind == Kind::StartLimitLow));
+    // A reset: remaining back up, not a negative drop.
+    sim.obs(
+        100.0,
+        Body::StartLimit(StartLimit {
+            bot: "AgentBroker".into(),
+            total: 1000,
+            remaining: 1000,
+            reset_after_ms: 86_400_000,
+            max_concurrency: 1,
+            recommended_shards: 1,
+        }),
+    );
+    let f = sim.findings();
+    assert!(f.iter().all(|f| f.until.is_some()), "{f:#?}");
+    assert_eq!(sim.engine.snapshot().bots[0].identifies_discord, 0);
+}
+
+#[test]
+fn source_health_and_out_of_order_input_do_not_panic() {
+    let mut sim = Sim::new();
+    sim.obs(
+        10.0,
+        Body::SourceHealth(SourceHealth {
+            source: "x".into(),
+            up: false,
+            detail: "gone".into(),
+        }),
+    );
+    sim.log(5.0, OLD, None, SessionEvent::Dispatch { kind: None });
+    sim.log(1.0, OLD, None, SessionEvent::Stopped);
+    sim.pod(0.5, OLD, InstanceChange::Deleted);
+    sim.tick_to(5000.0);
+}
+
+#[test]
+fn workload_names() {
+    assert_eq!(workload_of("agentbroker-7d9f8c6b5d-x2x9k"), "agentbroker");
+    assert_eq!(workload_of("tally-0"), "tally");
+    assert_eq!(workload_of("standalone"), "standalone");
+}
