@@ -1,0 +1,1122 @@
+//! Rule profiles as data: which log lines mean which [`SessionEvent`].
+//!
+//! A profile is a list of rules (TOML, see `exporter/profiles/*.toml`):
+//!
+//! ```toml
+//! name = "mylib"
+//! [vars]                      # regex fragments, used as ${name} in regexes (and other vars)
+//! prefix = '^\S+ (?:INFO|WARN) mylib: '
+//! [[rule]]
+//! name = "mylib.ready"        # unique; shown by `parse`
+//! literal = "connected as"    # or a list: any of them makes the rule a candidate
+//! regex = '${prefix}connected as (?P<bot>\S+) on shard (?P<shard>\d+)'   # optional
+//! event = "ready"             # a SessionEvent name, or "ignore" (swallow the line)
+//! fields = { session_id = "x" }                                           # optional
+//! ```
+//!
+//! Named captures fill the event: `bot`, `shard` (a number; `None` = no shard),
+//! `session_id` (ready), `code` (closed, fatal), `kind` (dispatch), `reason` (fatal),
+//! `resumable` (invalid_session: true/false). `fields` gives the same values fixed; a capture
+//! that took part in the match wins over the fixed value. `fatal` needs a `reason` and
+//! `invalid_session` a `resumable`, fixed or captured.
+//!
+//! Matching: one Aho-Corasick automaton over all literals. A line without any literal is
+//! ignored without running a regex; otherwise the candidate rules' regexes run in rule order
+//! and the first match wins. Regexes run on bytes with Unicode classes off (`\w`, `\d`, `\s`
+//! and `.` are ASCII/byte-wise; `(?u)` turns them back on), so invalid UTF-8 never stops a
+//! match.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::bytes::{Captures, Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::observation::SessionEvent;
+
+/// Names of the built-in profiles; `auto` is all the others together.
+pub const BUILTIN_PROFILES: [&str; 4] = ["auto", "openab", "serenity", "discordpy"];
+
+const COMMON_TOML: &str = include_str!("../../../profiles/common.toml");
+const BUILTIN_TOML: [(&str, &str); 3] = [
+    ("openab", include_str!("../../../profiles/openab.toml")),
+    ("serenity", include_str!("../../../profiles/serenity.toml")),
+    (
+        "discordpy",
+        include_str!("../../../profiles/discordpy.toml"),
+    ),
+];
+
+/// Longest captured value kept (bytes); longer values are cut.
+const MAX_CAPTURE_BYTES: usize = 200;
+
+/// Capture names a rule's regex may use.
+pub const CAPTURE_NAMES: [&str; 7] = [
+    "bot",
+    "shard",
+    "session_id",
+    "code",
+    "kind",
+    "reason",
+    "resumable",
+];
+
+/// A rule's prefilter: one literal or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Literals {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Literals {
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Self::One(s) => std::slice::from_ref(s),
+            Self::Many(v) => v,
+        }
+    }
+}
+
+impl From<&str> for Literals {
+    fn from(s: &str) -> Self {
+        Self::One(s.to_owned())
+    }
+}
+
+/// Fixed event fields of a rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumable: Option<bool>,
+}
+
+/// One line rule (the same schema for built-in and user rules).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    pub literal: Literals,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// A [`SessionEvent::name`], or `ignore`.
+    pub event: String,
+    #[serde(default)]
+    pub fields: Fields,
+}
+
+impl Rule {
+    /// A rule without regex and fields.
+    pub fn new(
+        name: impl Into<String>,
+        literal: impl Into<String>,
+        event: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            literal: Literals::One(literal.into()),
+            regex: None,
+            event: event.into(),
+            fields: Fields::default(),
+        }
+    }
+
+    pub fn with_regex(mut self, regex: impl Into<String>) -> Self {
+        self.regex = Some(regex.into());
+        self
+    }
+
+    pub fn with_fields(mut self, fields: Fields) -> Self {
+        self.fields = fields;
+        self
+    }
+}
+
+/// Where user rules go relative to a profile's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Tried before the profile's rules (to override them).
+    Before,
+    /// Tried after them (to add lines they do not know).
+    #[default]
+    After,
+}
+
+/// A profile as data (not yet compiled).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Regex fragments, `${name}` in regexes and other vars.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+    #[serde(default, rename = "rule", alias = "rules")]
+    pub rules: Vec<Rule>,
+}
+
+/// Why a profile or rule cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile {profile:?}: {message}")]
+    Parse { profile: String, message: String },
+    #[error("unknown profile {0:?} (built-in: auto, openab, serenity, discordpy)")]
+    UnknownProfile(String),
+    #[error("rule {rule:?}: {message}")]
+    Rule { rule: String, message: String },
+    #[error("rule {rule:?}: bad regex{}: {message}", position.map(|p| format!(" at column {p}")).unwrap_or_default())]
+    Regex {
+        rule: String,
+        /// 1-based column in the regex (after `${var}` expansion), when the parser says.
+        position: Option<usize>,
+        message: String,
+    },
+    #[error("var {var:?}: {message}")]
+    Var { var: String, message: String },
+}
+
+impl ProfileError {
+    fn rule(rule: &str, message: impl Into<String>) -> Self {
+        Self::Rule {
+            rule: rule.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn regex(rule: &str, err: &regex::Error) -> Self {
+        let (position, message) = match err {
+            regex::Error::Syntax(text) => describe_syntax_error(text),
+            other => (None, other.to_string()),
+        };
+        Self::Regex {
+            rule: rule.to_owned(),
+            position,
+            message,
+        }
+    }
+}
+
+/// `regex::Error::Syntax` text is `regex parse error:\n    <pattern>\n    ^^^\nerror: <msg>`:
+/// take the caret column and the message.
+fn describe_syntax_error(text: &str) -> (Option<usize>, String) {
+    let mut position = None;
+    let mut message = None;
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(m) = l.strip_prefix("error: ") {
+            message = Some(m.to_owned());
+        } else if i > 1
+            && position.is_none()
+            && l.contains('^')
+            && l.chars().all(|c| c == ' ' || c == '^')
+        {
+            // The caret line is indented like the pattern line above it.
+            let indent = lines[1].len() - lines[1].trim_start().len();
+            position = l.find('^').map(|p| p.saturating_sub(indent) + 1);
+        }
+    }
+    let message = message.unwrap_or_else(|| text.replace('\n', " "));
+    (position, message)
+}
+
+impl Profile {
+    /// Parse a profile from TOML.
+    pub fn from_toml(text: &str) -> Result<Self, ProfileError> {
+        toml::from_str(text).map_err(|e| ProfileError::Parse {
+            profile: toml_name(text),
+            message: e.to_string(),
+        })
+    }
+
+    /// A built-in profile, uncompiled (so user rules can be added): `auto`, `openab`,
+    /// `serenity`, `discordpy`.
+    pub fn builtin(name: &str) -> Option<Self> {
+        let parse = |text: &str| Self::from_toml(text).expect("built-in profiles are valid TOML");
+        let common = parse(COMMON_TOML);
+        let parts: Vec<Profile> = if name == "auto" {
+            BUILTIN_TOML.iter().map(|(_, t)| parse(t)).collect()
+        } else {
+            let (_, text) = BUILTIN_TOML.iter().find(|(n, _)| *n == name)?;
+            vec![parse(text)]
+        };
+        let mut merged = Self::merge(name, std::iter::once(common).chain(parts))
+            .expect("built-in profiles do not conflict");
+        if name == "auto" {
+            merged.description =
+                "All built-in profiles (openab, serenity, discordpy), in that order.".into();
+        }
+        Some(merged)
+    }
+
+    /// Join profiles: rules in order, vars united (the same var with two values is an error).
+    pub fn merge(
+        name: impl Into<String>,
+        parts: impl IntoIterator<Item = Profile>,
+    ) -> Result<Self, ProfileError> {
+        let mut out = Profile {
+            name: name.into(),
+            ..Profile::default()
+        };
+        let mut descriptions = Vec::new();
+        for p in parts {
+            for (k, v) in p.vars {
+                match out.vars.get(&k) {
+                    Some(old) if *old != v => {
+                        return Err(ProfileError::Var {
+                            var: k,
+                            message: format!("defined twice with different values (in {})", p.name),
+                        });
+                    }
+                    _ => {
+                        out.vars.insert(k, v);
+                    }
+                }
+            }
+            if !p.description.is_empty() {
+                descriptions.push(p.description);
+            }
+            out.rules.extend(p.rules);
+        }
+        if descriptions.len() == 1 {
+            out.description = descriptions.pop().unwrap_or_default();
+        }
+        Ok(out)
+    }
+
+    /// Add user rules before or after the profile's own.
+    pub fn with_user_rules(
+        mut self,
+        rules: impl IntoIterator<Item = Rule>,
+        placement: Placement,
+    ) -> Self {
+        match placement {
+            Placement::After => self.rules.extend(rules),
+            Placement::Before => {
+                let mut user: Vec<Rule> = rules.into_iter().collect();
+                user.append(&mut self.rules);
+                self.rules = user;
+            }
+        }
+        self
+    }
+
+    /// Add vars (user fragments); an existing var keeps its value unless `replace`.
+    pub fn with_vars(
+        mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+        replace: bool,
+    ) -> Self {
+        for (k, v) in vars {
+            if replace {
+                self.vars.insert(k, v);
+            } else {
+                self.vars.entry(k).or_insert(v);
+            }
+        }
+        self
+    }
+
+    /// Check and compile every rule.
+    pub fn compile(&self) -> Result<CompiledProfile, ProfileError> {
+        let vars = expand_vars(&self.vars)?;
+        let mut names = HashSet::new();
+        let mut rules = Vec::with_capacity(self.rules.len());
+        let mut literal_ids: HashMap<&str, usize> = HashMap::new();
+        let mut literals: Vec<&str> = Vec::new();
+        let mut literal_rules: Vec<Vec<u32>> = Vec::new();
+        for (idx, rule) in self.rules.iter().enumerate() {
+            if rule.name.trim().is_empty() {
+                return Err(ProfileError::rule(
+                    &format!("#{}", idx + 1),
+                    "a rule needs a name",
+                ));
+            }
+            if !names.insert(rule.name.as_str()) {
+                return Err(ProfileError::rule(&rule.name, "two rules have this name"));
+            }
+            let compiled = CompiledRule::new(rule, &vars)?;
+            if rule.literal.as_slice().is_empty() {
+                return Err(ProfileError::rule(&rule.name, "a rule needs a literal"));
+            }
+            for lit in rule.literal.as_slice() {
+                if lit.is_empty() {
+                    return Err(ProfileError::rule(&rule.name, "empty literal"));
+                }
+                let id = *literal_ids.entry(lit.as_str()).or_insert_with(|| {
+                    literals.push(lit);
+                    literal_rules.push(Vec::new());
+                    literals.len() - 1
+                });
+                let idx = u32::try_from(idx)
+                    .map_err(|_| ProfileError::rule(&rule.name, "too many rules"))?;
+                if !literal_rules[id].contains(&idx) {
+                    literal_rules[id].push(idx);
+                }
+            }
+            rules.push(compiled);
+        }
+        let ac = if literals.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&literals)
+                    .map_err(|e| ProfileError::Parse {
+                        profile: self.name.clone(),
+                        message: format!("literals: {e}"),
+                    })?,
+            )
+        };
+        Ok(CompiledProfile {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            words: rules.len().div_ceil(64),
+            rules,
+            ac,
+            literal_rules,
+        })
+    }
+}
+
+/// The `name = "..."` of a TOML text that did not parse (for the error).
+fn toml_name(text: &str) -> String {
+    text.lines()
+        .find_map(|l| {
+            let l = l.trim();
+            let v = l
+                .strip_prefix("name")?
+                .trim_start()
+                .strip_prefix('=')?
+                .trim();
+            Some(v.trim_matches('"').trim_matches('\'').to_owned())
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Expand `${name}` references among the vars themselves (nesting up to a few levels).
+fn expand_vars(vars: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ProfileError> {
+    let mut out = vars.clone();
+    for _ in 0..8 {
+        let mut changed = false;
+        for k in vars.keys() {
+            let cur = out[k].clone();
+            if !cur.contains("${") {
+                continue;
+            }
+            let next = substitute(&cur, &out).map_err(|m| ProfileError::Var {
+                var: k.clone(),
+                message: m,
+            })?;
+            if next != cur {
+                changed = true;
+                out.insert(k.clone(), next);
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if let Some((k, _)) = out.iter().find(|(_, v)| v.contains("${")) {
+        return Err(ProfileError::Var {
+            var: k.clone(),
+            message: "refers to itself (or nests too deep)".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Replace each `${name}` with its var. Unknown names are an error.
+fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| "unterminated ${".to_owned())?;
+        let name = &after[..end];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("bad variable reference ${{{name}}}"));
+        }
+        let value = vars
+            .get(name)
+            .ok_or_else(|| format!("unknown variable ${{{name}}}"))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The event a rule produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    Starting,
+    Identifying,
+    Ready,
+    Resumed,
+    Dispatch,
+    HeartbeatAck,
+    Reconnecting,
+    InvalidSession,
+    Closed,
+    Fatal,
+    ShuttingDown,
+    Stopped,
+    /// Swallow the line (shown by `parse`, no observation).
+    Ignore,
+}
+
+impl EventKind {
+    const ALL: [EventKind; 13] = [
+        Self::Starting,
+        Self::Identifying,
+        Self::Ready,
+        Self::Resumed,
+        Self::Dispatch,
+        Self::HeartbeatAck,
+        Self::Reconnecting,
+        Self::InvalidSession,
+        Self::Closed,
+        Self::Fatal,
+        Self::ShuttingDown,
+        Self::Stopped,
+        Self::Ignore,
+    ];
+
+    /// The rule schema's event names: [`SessionEvent::name`] plus `ignore`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Identifying => "identifying",
+            Self::Ready => "ready",
+            Self::Resumed => "resumed",
+            Self::Dispatch => "dispatch",
+            Self::HeartbeatAck => "heartbeat_ack",
+            Self::Reconnecting => "reconnecting",
+            Self::InvalidSession => "invalid_session",
+            Self::Closed => "closed",
+            Self::Fatal => "fatal",
+            Self::ShuttingDown => "shutting_down",
+            Self::Stopped => "stopped",
+            Self::Ignore => "ignore",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Which fields (besides bot and shard) the event takes.
+    fn takes(self, field: &str) -> bool {
+        matches!(
+            (self, field),
+            (_, "bot" | "shard")
+                | (Self::Ready, "session_id")
+                | (Self::Closed | Self::Fatal, "code")
+                | (Self::Dispatch, "kind")
+                | (Self::Fatal, "reason")
+                | (Self::InvalidSession, "resumable")
+        )
+    }
+
+    fn build(self, v: Values, rule: &str) -> Option<SessionEvent> {
+        Some(match self {
+            Self::Starting => SessionEvent::Starting,
+            Self::Identifying => SessionEvent::Identifying,
+            Self::Ready => SessionEvent::Ready {
+                session_id: v.session_id,
+            },
+            Self::Resumed => SessionEvent::Resumed,
+            Self::Dispatch => SessionEvent::Dispatch { kind: v.kind },
+            Self::HeartbeatAck => SessionEvent::HeartbeatAck,
+            Self::Reconnecting => SessionEvent::Reconnecting,
+            Self::InvalidSession => SessionEvent::InvalidSession {
+                resumable: v.resumable.unwrap_or(false),
+            },
+            Self::Closed => SessionEvent::Closed { code: v.code },
+            Self::Fatal => SessionEvent::Fatal {
+                reason: v.reason.unwrap_or_else(|| rule.to_owned()),
+                code: v.code,
+            },
+            Self::ShuttingDown => SessionEvent::ShuttingDown,
+            Self::Stopped => SessionEvent::Stopped,
+            Self::Ignore => return None,
+        })
+    }
+}
+
+/// Field values of one match.
+#[derive(Debug, Default)]
+struct Values {
+    session_id: Option<String>,
+    kind: Option<String>,
+    code: Option<u16>,
+    reason: Option<String>,
+    resumable: Option<bool>,
+}
+
+/// Capture group indices of the known names.
+#[derive(Debug, Default, Clone, Copy)]
+struct Groups {
+    bot: Option<usize>,
+    shard: Option<usize>,
+    session_id: Option<usize>,
+    code: Option<usize>,
+    kind: Option<usize>,
+    reason: Option<usize>,
+    resumable: Option<usize>,
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    name: String,
+    regex: Option<Regex>,
+    event: EventKind,
+    fields: Fields,
+    groups: Groups,
+}
+
+impl CompiledRule {
+    fn new(rule: &Rule, vars: &BTreeMap<String, String>) -> Result<Self, ProfileError> {
+        let name = rule.name.as_str();
+        let event = EventKind::parse(&rule.event).ok_or_else(|| {
+            let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+            ProfileError::rule(
+                name,
+                format!(
+                    "unknown event {:?} (known: {})",
+                    rule.event,
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let f = &rule.fields;
+        let fixed = [
+            ("bot", f.bot.is_some()),
+            ("shard", f.shard.is_some()),
+            ("session_id", f.session_id.is_some()),
+            ("code", f.code.is_some()),
+            ("kind", f.kind.is_some()),
+            ("reason", f.reason.is_some()),
+            ("resumable", f.resumable.is_some()),
+        ];
+        for (field, set) in fixed {
+            if set && !event.takes(field) {
+                return Err(ProfileError::rule(
+                    name,
+                    format!("field {field} does not apply to event {}", rule.event),
+                ));
+            }
+        }
+        let mut groups = Groups::default();
+        let regex = match &rule.regex {
+            None => None,
+            Some(src) => {
+                let expanded = substitute(src, vars).map_err(|m| ProfileError::rule(name, m))?;
+                let re = RegexBuilder::new(&expanded)
+                    .unicode(false)
+                    .build()
+                    .map_err(|e| ProfileError::regex(name, &e))?;
+                for (i, cap) in re.capture_names().enumerate() {
+                    let Some(cap) = cap else { continue };
+                    let slot = match cap {
+                        "bot" => &mut groups.bot,
+                        "shard" => &mut groups.shard,
+                        "session_id" => &mut groups.session_id,
+                        "code" => &mut groups.code,
+                        "kind" => &mut groups.kind,
+                        "reason" => &mut groups.reason,
+                        "resumable" => &mut groups.resumable,
+                        other => {
+                            return Err(ProfileError::rule(
+                                name,
+                                format!(
+                                    "unknown capture name {other:?} (known: {})",
+                                    CAPTURE_NAMES.join(", ")
+                                ),
+                            ));
+                        }
+                    };
+                    if !event.takes(cap) {
+                        return Err(ProfileError::rule(
+                            name,
+                            format!("capture {cap} does not apply to event {}", rule.event),
+                        ));
+                    }
+                    *slot = Some(i);
+                }
+                Some(re)
+            }
+        };
+        if event == EventKind::Fatal && f.reason.is_none() && groups.reason.is_none() {
+            return Err(ProfileError::rule(
+                name,
+                "a fatal rule needs a reason (fields.reason or a (?P<reason>..) capture)",
+            ));
+        }
+        if event == EventKind::InvalidSession && f.resumable.is_none() && groups.resumable.is_none()
+        {
+            return Err(ProfileError::rule(
+                name,
+                "an invalid_session rule needs resumable (fields.resumable or a (?P<resumable>..) capture)",
+            ));
+        }
+        Ok(Self {
+            name: rule.name.clone(),
+            regex,
+            event,
+            fields: rule.fields.clone(),
+            groups,
+        })
+    }
+
+    /// Build the match from the captures (if the rule has a regex).
+    fn build(&self, caps: Option<&Captures<'_>>, want_captures: bool) -> RuleMatch<'_> {
+        let get = |g: Option<usize>| -> Option<&[u8]> {
+            let m = caps?.get(g?)?;
+            Some(m.as_bytes())
+        };
+        let text = |g: Option<usize>| get(g).map(capture_text).filter(|s| !s.is_empty());
+        let f = &self.fields;
+        let shard = match get(self.groups.shard) {
+            Some(raw) => parse_num::<u32>(raw),
+            None => f.shard,
+        };
+        let values = Values {
+            session_id: text(self.groups.session_id).or_else(|| f.session_id.clone()),
+            kind: text(self.groups.kind).or_else(|| f.kind.clone()),
+            code: get(self.groups.code).and_then(parse_num::<u16>).or(f.code),
+            reason: text(self.groups.reason).or_else(|| f.reason.clone()),
+            resumable: get(self.groups.resumable)
+                .and_then(parse_bool)
+                .or(f.resumable),
+        };
+        let mut captures = Vec::new();
+        if let (true, Some(caps), Some(re)) = (want_captures, caps, &self.regex) {
+            for (i, name) in re.capture_names().enumerate() {
+                if let (Some(name), Some(m)) = (name, caps.get(i)) {
+                    captures.push((name.to_owned(), capture_text(m.as_bytes())));
+                }
+            }
+        }
+        RuleMatch {
+            rule: &self.name,
+            bot: text(self.groups.bot).or_else(|| f.bot.clone()),
+            shard,
+            event: self.event.build(values, &self.name),
+            captures,
+        }
+    }
+}
+
+/// A captured value as text: lossy UTF-8, one pair of surrounding quotes removed, bounded.
+fn capture_text(raw: &[u8]) -> String {
+    let mut v = raw.trim_ascii();
+    if let [a @ (b'"' | b'\''), inner @ .., b] = v {
+        if a == b {
+            v = inner;
+        }
+    }
+    let v = &v[..v.len().min(MAX_CAPTURE_BYTES)];
+    String::from_utf8_lossy(v).into_owned()
+}
+
+fn parse_num<T: std::str::FromStr>(raw: &[u8]) -> Option<T> {
+    std::str::from_utf8(raw.trim_ascii()).ok()?.parse().ok()
+}
+
+fn parse_bool(raw: &[u8]) -> Option<bool> {
+    let s = std::str::from_utf8(raw.trim_ascii()).ok()?;
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Some(true),
+        "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// The rule a line matched and what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleMatch<'p> {
+    /// The rule's name.
+    pub rule: &'p str,
+    /// `None` for an `ignore` rule.
+    pub event: Option<SessionEvent>,
+    pub bot: Option<String>,
+    pub shard: Option<u32>,
+    /// Named captures that took part (only when asked for).
+    pub captures: Vec<(String, String)>,
+}
+
+/// Reusable candidate set (a bitset over the rules).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MatchScratch {
+    bits: Vec<u64>,
+}
+
+/// A profile ready to match: share it with `Arc` between streams.
+#[derive(Debug)]
+pub struct CompiledProfile {
+    name: String,
+    description: String,
+    rules: Vec<CompiledRule>,
+    /// Literal automaton; `None` without rules.
+    ac: Option<AhoCorasick>,
+    /// Per literal pattern id: the rules it is a literal of.
+    literal_rules: Vec<Vec<u32>>,
+    /// Bitset words for the rules.
+    words: usize,
+}
+
+impl CompiledProfile {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Rule names, in matching order.
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
+    }
+
+    /// Rule names with their event name (`ignore` included).
+    pub fn rule_events(&self) -> impl Iterator<Item = (&str, &'static str)> {
+        self.rules.iter().map(|r| (r.name.as_str(), r.event.name()))
+    }
+
+    /// The hot path's first step: mark the rules whose literal occurs in `text`. False (and no
+    /// allocation once `scratch` has its size) when none does.
+    pub fn prefilter(&self, text: &[u8], scratch: &mut MatchScratch) -> bool {
+        let Some(ac) = &self.ac else {
+            return false;
+        };
+        let mut it = ac.find_overlapping_iter(text);
+        let Some(first) = it.next() else {
+            return false;
+        };
+        if scratch.bits.len() != self.words {
+            scratch.bits.resize(self.words, 0);
+        }
+        scratch.bits.fill(0);
+        for m in std::iter::once(first).chain(it) {
+            for &r in &self.literal_rules[m.pattern().as_usize()] {
+                scratch.bits[r as usize / 64] |= 1 << (r % 64);
+            }
+        }
+        true
+    }
+
+    /// The second step: the candidate rules marked by [`prefilter`](Self::prefilter), in rule
+    /// order; the first whose regex matches `text` (or that has none) wins.
+    pub fn match_candidates(
+        &self,
+        text: &[u8],
+        scratch: &MatchScratch,
+        want_captures: bool,
+    ) -> Option<RuleMatch<'_>> {
+        for (w, &word) in scratch.bits.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let r = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let Some(rule) = self.rules.get(r) else {
+                    continue;
+                };
+                match &rule.regex {
+                    None => return Some(rule.build(None, want_captures)),
+                    Some(re) => {
+                        if let Some(caps) = re.captures(text) {
+                            return Some(rule.build(Some(&caps), want_captures));
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Match one line's text (already without container prefix and ANSI; not redacted: use
+    /// [`LogStream`](super::LogStream) for that). With the named captures.
+    pub fn match_text(&self, text: &[u8]) -> Option<RuleMatch<'_>> {
+        let mut scratch = MatchScratch::default();
+        if !self.prefilter(text, &mut scratch) {
+            return None;
+        }
+        self.match_candidates(text, &scratch, true)
+    }
+}
+
+/// A built-in profile, compiled once and shared: `auto` (the default: all of them), `openab`,
+/// `serenity`, `discordpy`.
+pub fn builtin_profile(name: &str) -> Option<Arc<CompiledProfile>> {
+    static CACHE: OnceLock<Vec<(&'static str, Arc<CompiledProfile>)>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        BUILTIN_PROFILES
+            .iter()
+            .map(|&n| {
+                let p = Profile::builtin(n)
+                    .and_then(|p| p.compile().ok())
+                    .expect("built-in profiles compile");
+                (n, Arc::new(p))
+            })
+            .collect()
+    });
+    cache
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| Arc::clone(p))
+}
+
+/// Compile a profile by name with user rules, as the config describes it.
+pub fn compile_profile(
+    name: &str,
+    user_rules: impl IntoIterator<Item = Rule>,
+    placement: Placement,
+) -> Result<Arc<CompiledProfile>, ProfileError> {
+    let base = Profile::builtin(name).ok_or_else(|| ProfileError::UnknownProfile(name.into()))?;
+    Ok(Arc::new(
+        base.with_user_rules(user_rules, placement).compile()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_compile_and_names_agree() {
+        for name in BUILTIN_PROFILES {
+            let p = builtin_profile(name).unwrap();
+            assert_eq!(p.name(), name);
+            assert!(p.rule_names().count() > 0);
+        }
+        assert!(builtin_profile("nope").is_none());
+        let auto = builtin_profile("auto").unwrap();
+        let parts: usize = ["openab", "serenity", "discordpy"]
+            .iter()
+            .map(|n| builtin_profile(n).unwrap().rule_names().count())
+            .sum();
+        assert_eq!(auto.rule_names().count(), parts);
+    }
+
+    #[test]
+    fn event_names_round_trip() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.name()), Some(k));
+            if let Some(e) = k.build(Values::default(), "r") {
+                assert_eq!(e.name(), k.name(), "schema names are SessionEvent::name()");
+            }
+        }
+        assert_eq!(EventKind::Ready.name(), "ready");
+        assert_eq!(EventKind::HeartbeatAck.name(), "heartbeat_ack");
+        assert_eq!(EventKind::InvalidSession.name(), "invalid_session");
+    }
+
+    fn err(rules: Vec<Rule>) -> ProfileError {
+        Profile {
+            name: "t".into(),
+            rules,
+            ..Profile::default()
+        }
+        .compile()
+        .unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_rule() {
+        let e = err(vec![
+            Rule::new("bad.re", "x", "ready").with_regex("x(?P<bot>y"),
+        ]);
+        match &e {
+            ProfileError::Regex {
+                rule,
+                position,
+                message,
+            } => {
+                assert_eq!(rule, "bad.re");
+                assert_eq!(*position, Some(2));
+                assert!(message.contains("unclosed group"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            e.to_string()
+                .starts_with("rule \"bad.re\": bad regex at column 2:"),
+            "{e}"
+        );
+
+        let e = err(vec![Rule::new("f", "x", "fatal")]);
+        assert!(
+            matches!(&e, ProfileError::Rule { rule, message } if rule == "f" && message.contains("reason")),
+            "{e}"
+        );
+        let e = err(vec![Rule::new("i", "x", "invalid_session")]);
+        assert!(e.to_string().contains("resumable"), "{e}");
+        let e = err(vec![Rule::new("u", "x", "connected")]);
+        assert!(e.to_string().contains("unknown event \"connected\""), "{e}");
+        let e = err(vec![
+            Rule::new("c", "x", "ready").with_regex("(?P<code>\\d+)"),
+        ]);
+        assert!(e.to_string().contains("capture code does not apply"), "{e}");
+        let e = err(vec![
+            Rule::new("c", "x", "ready").with_regex("(?P<user>\\w+)"),
+        ]);
+        assert!(
+            e.to_string().contains("unknown capture name \"user\""),
+            "{e}"
+        );
+        let e = err(vec![
+            Rule::new("d", "x", "ready"),
+            Rule::new("d", "y", "ready"),
+        ]);
+        assert!(e.to_string().contains("two rules"), "{e}");
+        let e = err(vec![Rule::new("e", "", "ready")]);
+        assert!(e.to_string().contains("empty literal"), "{e}");
+        let e = err(vec![Rule::new("v", "x", "ready").with_regex("${nope}x")]);
+        assert!(e.to_string().contains("unknown variable ${nope}"), "{e}");
+        let fields = Fields {
+            code: Some(4000),
+            ..Fields::default()
+        };
+        let e = err(vec![Rule::new("fx", "x", "dispatch").with_fields(fields)]);
+        assert!(e.to_string().contains("field code does not apply"), "{e}");
+    }
+
+    #[test]
+    fn bad_toml_names_the_profile() {
+        let e = Profile::from_toml("name = \"mine\"\n[[rule]]\nname = 3\n").unwrap_err();
+        assert!(
+            matches!(&e, ProfileError::Parse { profile, .. } if profile == "mine"),
+            "{e}"
+        );
+        let e = Profile::from_toml("name = \"mine\"\n[[rule]]\nname = \"a\"\nliteral = \"b\"\nevent = \"ready\"\nregexp = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("regexp"), "{e}");
+    }
+
+    #[test]
+    fn user_rules_and_vars() {
+        let rules = Profile::from_toml(
+            r#"
+            name = "user"
+            [vars]
+            me = 'mybot: '
+            [[rule]]
+            name = "user.hello"
+            literal = ["hello there", "hi there"]
+            regex = '${me}h(?:ello|i) there from shard (?P<shard>\d+|None) as (?P<bot>\S+)'
+            event = "ready"
+            fields = { session_id = "fixed" }
+            [[rule]]
+            name = "user.fatal"
+            literal = "goodbye"
+            regex = 'goodbye (?P<code>\d+)(?: (?P<reason>.+))?'
+            event = "fatal"
+            fields = { reason = "default reason" }
+            "#,
+        )
+        .unwrap();
+        let p = Profile::builtin("openab")
+            .unwrap()
+            .with_vars(rules.vars.clone(), false)
+            .with_user_rules(rules.rules.clone(), Placement::Before)
+            .compile()
+            .unwrap();
+        assert_eq!(p.rule_names().next(), Some("user.hello"));
+        let m = p
+            .match_text(b"mybot: hi there from shard 3 as \"Helper\"")
+            .unwrap();
+        assert_eq!(m.rule, "user.hello");
+        assert_eq!(
+            m.event,
+            Some(SessionEvent::Ready {
+                session_id: Some("fixed".into())
+            })
+        );
+        assert_eq!((m.bot.as_deref(), m.shard), (Some("Helper"), Some(3)));
+        let m = p
+            .match_text(b"mybot: hello there from shard None as x")
+            .unwrap();
+        assert_eq!(m.shard, None);
+        let m = p.match_text(b"goodbye 4004").unwrap();
+        assert_eq!(
+            m.event,
+            Some(SessionEvent::Fatal {
+                reason: "default reason".into(),
+                code: Some(4004)
+            })
+        );
+        let m = p.match_text(b"goodbye 4014 intents off").unwrap();
+        assert_eq!(
+            m.event,
+            Some(SessionEvent::Fatal {
+                reason: "intents off".into(),
+                code: Some(4014)
+            })
+        );
+        assert_eq!(
+            m.captures,
+            vec![
+                ("code".to_owned(), "4014".to_owned()),
+                ("reason".to_owned(), "intents off".to_owned())
+            ]
+        );
+        assert!(p.match_text(b"hello there, no prefix").is_none());
+    }
+
+    #[test]
+    fn var_cycles_are_errors() {
+        let mut p = Profile {
+            name: "cyc".into(),
+            ..Profile::default()
+        };
+        p.vars.insert("a".into(), "${b}".into());
+        p.vars.insert("b".into(), "${a}".into());
+        assert!(matches!(p.compile(), Err(ProfileError::Var { .. })));
+        let a = Profile {
+            name: "a".into(),
+            vars: [("x".to_owned(), "1".to_owned())].into(),
+            ..Profile::default()
+        };
+        let b = Profile {
+            name: "b".into(),
+            vars: [("x".to_owned(), "2".to_owned())].into(),
+            ..Profile::default()
+        };
+        assert!(Profile::merge("ab", [a, b]).is_err());
+    }
+
+    #[test]
+    fn ignored_lines_stay_cheap() {
+        let p = builtin_profile("auto").unwrap();
+        let mut s = MatchScratch::default();
+        assert!(!p.prefilter(
+            b"2026-04-19T04:12:05.201377Z  INFO openab::discord: registered global slash commands",
+            &mut s
+        ));
+        assert!(
+            s.bits.is_empty(),
+            "no candidate set built for a line without a literal"
+        );
+    }
+}
