@@ -11,11 +11,15 @@
 //!   in particular does not say when the container exited, only that it is waiting; the exit
 //!   itself comes from the pod's `lastState` when pods are captured too.
 //!
+//! Only the bot's container counts: the one the pod object says (see [`PodTracker`]) or the
+//! configured one; for a pod known only from events, the container named like the workload
+//! when events name several.
+//!
 //! Time: `eventTime`, else `lastTimestamp` (`deprecatedLastTimestamp`), else `firstTimestamp`
 //! (`deprecatedFirstTimestamp`), else `metadata.creationTimestamp`. An event that repeats
 //! (`count` > 1) is therefore placed at its last occurrence.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -138,6 +142,28 @@ pub(super) fn resolve(
     out: &mut Vec<Observation>,
 ) -> usize {
     events.sort_by_key(|e| e.at);
+    // For pods the capture has no object of: when events name several containers of one pod
+    // and one is named like the workload, that one is the bot (the others are sidecars).
+    let mut containers: HashMap<(&str, &str), HashSet<&str>> = HashMap::new();
+    for ev in &events {
+        if let Some(c) = ev.container.as_deref() {
+            containers
+                .entry((&ev.namespace, &ev.name))
+                .or_default()
+                .insert(c);
+        }
+    }
+    let guessed: HashMap<(String, String), String> = containers
+        .into_iter()
+        .filter(|(_, set)| set.len() > 1)
+        .filter_map(|((ns, pod), set)| {
+            let workload = workload_from_pod_name(pod)?;
+            let c = set
+                .into_iter()
+                .find(|c| c.eq_ignore_ascii_case(&workload))?;
+            Some(((ns.to_owned(), pod.to_owned()), c.to_owned()))
+        })
+        .collect();
     let mut ignored = 0;
     let mut once: HashSet<(String, String, Option<String>, &'static str)> = HashSet::new();
     let mut runs: HashSet<(String, String, Option<String>, Timestamp)> = HashSet::new();
@@ -150,7 +176,12 @@ pub(super) fn resolve(
         let followed = known
             .as_ref()
             .and_then(|k| k.container.as_deref())
-            .or(attribution.container.as_deref());
+            .or(attribution.container.as_deref())
+            .or_else(|| {
+                guessed
+                    .get(&(ev.namespace.clone(), ev.name.clone()))
+                    .map(String::as_str)
+            });
         if let (Some(c), Some(f)) = (ev.container.as_deref(), followed)
             && c != f
         {

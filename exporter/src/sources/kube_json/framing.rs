@@ -61,11 +61,16 @@ fn describe(e: &serde_json::Error) -> String {
 }
 
 /// Calls `sink` with every value and every bad region of `bytes`, in order.
+///
+/// A value directly followed by a stray closing bracket (`}` or `]`) is not
+/// trusted: its braces balanced only by accident (a chunk cut out of the middle of an object),
+/// so the value and the stray bytes are reported together as one bad region.
 pub(super) fn frames(bytes: &[u8], mut sink: impl FnMut(Frame)) {
     let mut pos = 0;
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         pos = 3;
     }
+    let mut pending: Option<(usize, Value)> = None;
     while pos < bytes.len() {
         let base = pos;
         let slice = &bytes[base..];
@@ -77,23 +82,41 @@ pub(super) fn frames(bytes: &[u8], mut sink: impl FnMut(Frame)) {
                     pos = bytes.len();
                     break;
                 }
-                Some(Ok(value)) => sink(Frame::Value {
-                    offset: base + start,
-                    value,
-                }),
+                Some(Ok(value)) => {
+                    if let Some((offset, value)) = pending.replace((base + start, value)) {
+                        sink(Frame::Value { offset, value });
+                    }
+                }
                 Some(Err(e)) => {
-                    let offset = base + start;
-                    let resume = next_resync_point(bytes, offset);
+                    let mut offset = base + start;
+                    let stray = matches!(bytes.get(offset), Some(b'}' | b']'));
+                    let reason = match pending.take() {
+                        Some((previous, _)) if stray => {
+                            offset = previous;
+                            "corrupt JSON: a value ends early and stray brackets follow it \
+                             (part of it is missing)"
+                                .to_owned()
+                        }
+                        Some((offset, value)) => {
+                            sink(Frame::Value { offset, value });
+                            describe(&e)
+                        }
+                        None => describe(&e),
+                    };
+                    let resume = next_resync_point(bytes, base + start);
                     sink(Frame::Bad {
                         offset,
                         len: resume - offset,
-                        reason: describe(&e),
+                        reason,
                     });
                     pos = resume;
                     break;
                 }
             }
         }
+    }
+    if let Some((offset, value)) = pending {
+        sink(Frame::Value { offset, value });
     }
 }
 
