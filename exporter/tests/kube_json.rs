@@ -886,6 +886,41 @@ fn random_corruption_costs_at_most_the_damaged_objects() {
 }
 
 #[test]
+fn random_corruption_of_every_fixture_never_panics() {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for name in [
+        "pods-list.json",
+        "crashloop-watch.json",
+        "events-list.json",
+        "clean-delete-watch.jsonl",
+        "gateway-bot.jsonl",
+        "recording.jsonl",
+    ] {
+        let bytes = fixture(name);
+        for _ in 0..60 {
+            let mut b = bytes.clone();
+            for _ in 0..(next() % 6 + 1) {
+                let i = (next() as usize) % b.len();
+                b[i] = next() as u8;
+            }
+            // Also cut somewhere, sometimes.
+            if next() % 3 == 0 {
+                b.truncate((next() as usize) % b.len());
+            }
+            let c = read(&b);
+            assert_sorted(&c);
+            assert!(c.problems.iter().all(|p| p.offset <= b.len()));
+        }
+    }
+}
+
+#[test]
 fn utf8_bom_and_crlf_are_fine() {
     let mut bytes = b"\xEF\xBB\xBF".to_vec();
     let text = String::from_utf8(fixture("gateway-bot.jsonl")).unwrap();

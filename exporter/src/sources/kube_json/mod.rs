@@ -163,7 +163,7 @@ impl Reader<'_> {
             }
         };
         if let Some(k) = kind
-            && (k.ends_with("List") || (k == "List"))
+            && k.ends_with("List")
         {
             return self.list(offset, map, k, ctx);
         }
