@@ -4,9 +4,13 @@
 //!
 //! Data flows one way: [`sources`] -> [`observation::Observation`]s -> [`engine`] -> [`sinks`].
 
+pub mod cmd;
+pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod observation;
+pub mod sinks;
 pub mod sources;
 
 pub use error::Error;

@@ -89,7 +89,9 @@ pub enum SessionEvent {
     },
     HeartbeatAck,
     Reconnecting,
-    InvalidSession { resumable: bool },
+    InvalidSession {
+        resumable: bool,
+    },
     /// The websocket closed, with the close code when logged.
     Closed {
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -282,7 +282,9 @@ impl Engine {
                 Risk::StartedDuringOverlap { other_pod } => {
                     format!("pod {other_pod}'s session was still live when it connected")
                 }
-                Risk::PredecessorActive { other_pod, events } => {
+                Risk::PredecessorActive {
+                    other_pod, events, ..
+                } => {
                     format!("pod {other_pod} kept receiving the bot's events ({events} since then)")
                 }
                 Risk::UnexplainedIdentify => {
@@ -324,11 +326,14 @@ impl Engine {
         let mut bots: std::collections::BTreeMap<String, (Timestamp, String, Vec<String>)> =
             Default::default();
         for (key, inst) in &self.instances {
-            if !inst.is_serving() || !(inst.has_logs || inst.bot.is_some()) {
+            if !inst.is_wanted() || !(inst.has_logs || inst.bot.is_some()) {
                 continue;
             }
             let bot = self.bot_of(key);
-            let started = inst.running_since.expect("serving");
+            let started = inst
+                .created_at
+                .or(inst.running_since)
+                .unwrap_or(inst.first_seen);
             let e = bots
                 .entry(bot)
                 .or_insert((started, inst.namespace.clone(), Vec::new()));

@@ -117,6 +117,24 @@ impl Engine {
         }
     }
 
+    /// Runs time-sorted observations through, ticking at least every second of their time
+    /// (every 1/600 of a longer gap), then finishes: what `replay` does.
+    pub fn run_to_end(&mut self, observations: impl IntoIterator<Item = Observation>) {
+        for o in observations {
+            if let Some(now) = self.now {
+                let gap = o.at - now;
+                let step = (gap / 600).max(TimeDelta::seconds(1));
+                let mut t = now + step;
+                while t < o.at {
+                    self.tick(t);
+                    t += step;
+                }
+            }
+            self.observe(o);
+        }
+        self.finish();
+    }
+
     /// Findings opened or closed since the last call.
     pub fn take_changes(&mut self) -> Vec<Change> {
         self.book.take_changes()
@@ -134,7 +152,7 @@ impl Engine {
             .chain(self.book.active())
             .cloned()
             .collect();
-        v.sort_by(|a, b| (a.since, a.id).cmp(&(b.since, b.id)));
+        v.sort_by_key(|f| (f.since, f.id));
         v
     }
 
@@ -191,6 +209,24 @@ impl Engine {
             }
             SessionEvent::Identifying => self.count_identify(&key, &bot, at),
             SessionEvent::Ready { session_id } => {
+                // Libraries log one READY twice (discord.py: the raw payload and the connect
+                // line): the same session, not a new one.
+                if let Some(id) = self.current(&key, shard) {
+                    let s = self.sessions.get_mut(&id).expect("exists");
+                    let same = match (&s.session_id, &session_id) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => s.events == 0 && at - s.ready_at < TimeDelta::seconds(10),
+                    };
+                    if same && !s.inferred {
+                        if s.session_id.is_none() {
+                            s.session_id = session_id;
+                        }
+                        if s.bot != bot && s.events == 0 {
+                            s.bot = bot.clone();
+                        }
+                        return;
+                    }
+                }
                 self.count_identify(&key, &bot, at);
                 self.instances.get_mut(&key).expect("resolved").identified = false;
                 self.start_session(&key, &bot, shard, at, session_id, false, evidence);
@@ -431,13 +467,18 @@ impl Engine {
             let other = self.sessions.get_mut(&o).expect("exists");
             // This session is older and still receives what the newer one should: the newer
             // one's silence is now suspicious.
-            if other.ready_at > ready_at && other.events == 0 {
+            if other.ready_at > ready_at {
                 let mut found = false;
                 for r in &mut other.risks {
-                    if let Risk::PredecessorActive { other_pod, events } = r
+                    if let Risk::PredecessorActive {
+                        other_pod,
+                        events,
+                        last_at,
+                    } = r
                         && *other_pod == pod
                     {
                         *events += 1;
+                        *last_at = at;
                         found = true;
                     }
                 }
@@ -445,9 +486,10 @@ impl Engine {
                     other.risks.push(Risk::PredecessorActive {
                         other_pod: pod.clone(),
                         events: 1,
+                        last_at: at,
                     });
                 }
-                if other.evidence.len() < MAX_SESSION_EVIDENCE {
+                if other.events == 0 && other.evidence.len() < MAX_SESSION_EVIDENCE {
                     other.evidence.push(evidence.clone());
                 }
             }

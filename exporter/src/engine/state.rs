@@ -30,7 +30,11 @@ pub enum Risk {
     /// Another session of the bot was live when this one became ready.
     StartedDuringOverlap { other_pod: String },
     /// An older session of the bot kept receiving events after this one connected.
-    PredecessorActive { other_pod: String, events: u64 },
+    PredecessorActive {
+        other_pod: String,
+        events: u64,
+        last_at: Timestamp,
+    },
     /// Discord counted an identify the logs do not explain around this session's start.
     UnexplainedIdentify,
 }
@@ -86,8 +90,18 @@ impl Session {
             .max(self.ready_at)
     }
 
+    /// Whether its silence is suspicious now: it never received an event although it started
+    /// next to another session (or an unexplained identify), or its predecessor received
+    /// events since its own last one. A session that received events alone proved itself.
     pub fn at_risk(&self) -> bool {
-        !self.proven && !self.risks.is_empty()
+        if self.proven {
+            return false;
+        }
+        let since = self.quiet_since();
+        self.risks.iter().any(|r| match r {
+            Risk::StartedDuringOverlap { .. } | Risk::UnexplainedIdentify => self.events == 0,
+            Risk::PredecessorActive { last_at, .. } => *last_at > since,
+        })
     }
 }
 
@@ -157,11 +171,9 @@ impl Instance {
         }
     }
 
-    /// Running and not on its way out: a pod that should hold a session.
-    pub fn is_serving(&self) -> bool {
-        self.running_since.is_some()
-            && self.exited_at.is_none()
-            && self.terminating_at.is_none()
-            && self.deleted_at.is_none()
+    /// A pod that should hold a session: it exists and is not on its way out (a crash-looping
+    /// pod counts: it is meant to serve).
+    pub fn is_wanted(&self) -> bool {
+        self.terminating_at.is_none() && self.deleted_at.is_none()
     }
 }

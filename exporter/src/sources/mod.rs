@@ -1,5 +1,8 @@
 //! The outside world -> [`Observation`](crate::observation::Observation)s. Sources never decide
 //! anything: they translate and count what they could not translate.
 
+pub mod files;
 pub mod kube_json;
 pub mod logs;
+pub mod replay;
+pub mod sim;

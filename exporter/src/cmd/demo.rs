@@ -1,0 +1,145 @@
+//! `demo`: the daemon on the built-in simulated fleet.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::daemon::{self, Clock, EngineTask};
+use crate::engine::{Change, Engine};
+use crate::error::{Error, Result};
+use crate::sinks::http::Shared;
+use crate::sources::logs::Outcome;
+use crate::sources::sim::player::{self, Converter};
+use crate::sources::sim::{scenarios, write_capture};
+
+/// How much simulated time follows the story (the demo keeps running that long).
+const HORIZON_SECS: f64 = 7.0 * 86_400.0;
+
+/// Runs the demo until SIGTERM/SIGINT.
+pub async fn demo(listen: &str, speed: f64) -> Result<()> {
+    if !(speed.is_finite() && speed > 0.0) {
+        return Err(Error::Config(format!(
+            "--speed {speed}: must be a positive number"
+        )));
+    }
+    let cfg = Config::default();
+    let shared = Shared::new();
+    let (_tx, shutdown) = daemon::shutdown_on_signals();
+    let listener = daemon::bind(listen).await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let sim0 = chrono::Utc::now();
+    let clock = Clock::Simulated {
+        wall0: Instant::now(),
+        sim0,
+        speed,
+    };
+    println!(
+        "discord-gateway-exporter demo: http://{addr}/metrics  http://{addr}/api/v1/findings\n\
+         A simulated fleet with two hours of history; simulated time runs {speed}x.\n\
+         - AgentBroker: `kubectl rollout restart` at +15 s; the new pod connects while the old one still holds its session\n\
+         - HelperBot:   the workaround, scale 0 -> wait -> scale 1, at +60 s\n\
+         - TallyBot:    a rollout where both sessions receive every event, at +120 s\n\
+         Findings are printed as they open and close (times are simulated).\n"
+    );
+    let artifacts = scenarios::demo_fleet(sim0, HORIZON_SECS);
+    let (history, story): (Vec<_>, Vec<_>) = artifacts.into_iter().partition(|(t, _)| *t <= sim0);
+    let (tx, rx) = mpsc::channel(65_536);
+    let profile = cfg.compile_profile("auto")?;
+    let mut conv = Converter::new(profile);
+    let count = {
+        let shared = shared.clone();
+        move |o: Outcome| {
+            shared
+                .metrics
+                .count_lines(player::SOURCE_LOGS, o.as_str(), 1)
+        }
+    };
+    for src in [
+        player::SOURCE_LOGS,
+        player::SOURCE_PODS,
+        player::SOURCE_DISCORD,
+    ] {
+        shared.set_source(src, true, "simulated");
+    }
+    let mut engine = Engine::new(cfg.engine.clone());
+    // The history is what a live source reads back at start: feed it before serving.
+    let mut out = Vec::new();
+    let history_obs: Vec<_> = history
+        .iter()
+        .flat_map(|(at, a)| {
+            out.clear();
+            if let Some(o) = conv.convert(*at, a, &mut out) {
+                count(o);
+            }
+            out.drain(..).collect::<Vec<_>>()
+        })
+        .collect();
+    for o in history_obs {
+        engine.observe(o);
+    }
+    engine.tick(sim0);
+    let _ = engine.take_changes();
+    shared.publish(engine.snapshot());
+    daemon::set_ready(&shared);
+
+    let task = EngineTask {
+        engine,
+        shared: shared.clone(),
+        clock,
+        tick: Duration::from_millis(250),
+        record: None,
+        on_change: Box::new(move |c| print_change(c, sim0)),
+    };
+    let engine_task = tokio::spawn(task.run(rx, shutdown.clone()));
+    tokio::spawn(player::play(
+        story,
+        conv,
+        clock,
+        tx,
+        shutdown.clone(),
+        count,
+    ));
+    daemon::serve(listener, shared, shutdown).await?;
+    engine_task
+        .await
+        .map_err(|e| Error::Other(format!("engine task: {e}")))??;
+    Ok(())
+}
+
+fn print_change(c: &Change, sim0: chrono::DateTime<chrono::Utc>) {
+    let (what, f, at) = match c {
+        Change::Opened(f) => ("OPEN ", f, f.since),
+        Change::Closed(f) => ("CLOSE", f, f.until.unwrap_or(f.since)),
+    };
+    let rel = (at - sim0).num_seconds();
+    let pod = if f.pod.is_empty() { "-" } else { &f.pod };
+    println!(
+        "[sim {rel:+5}s] {what} {:<8} {:<20} {:<10} {pod}",
+        f.severity.as_str(),
+        f.kind.as_str(),
+        f.bot
+    );
+    if matches!(c, Change::Opened(_)) {
+        println!("              {}", f.explanation);
+    }
+}
+
+/// Writes the recorded incidents of `examples/` (fixed times, so the files are stable).
+pub fn write_examples(dir: &Path) -> Result<()> {
+    let r = chrono::DateTime::parse_from_rfc3339("2026-04-19T04:00:00Z")
+        .expect("valid")
+        .to_utc();
+    for (name, capture, artifacts) in scenarios::examples(r) {
+        let d = dir.join(name);
+        if d.exists() {
+            std::fs::remove_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+        }
+        let files = write_capture(&d, &artifacts, capture).map_err(|e| Error::io(&d, e))?;
+        println!("{}: {} files", d.display(), files.len());
+    }
+    Ok(())
+}

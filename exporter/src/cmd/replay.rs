@@ -1,0 +1,95 @@
+//! `replay`: a post-mortem of recorded captures.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::sinks::timeline;
+use crate::sources::replay::{ReadOptions, read_paths};
+
+/// Output format of `replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Reads `paths`, runs the engine over them and writes the report to `out`.
+pub fn replay(
+    cfg: &Config,
+    paths: &[PathBuf],
+    format: Format,
+    bot: Option<String>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let profile = cfg.compile_profile(&cfg.profile)?;
+    let default_bot = bot.or_else(|| cfg.default_bot.clone());
+    let opts = ReadOptions {
+        profile,
+        attribution: &cfg.attribution,
+        default_bot: default_bot.clone(),
+        max_line_bytes: cfg.max_line_bytes,
+    };
+    let input = read_paths(paths, &opts)?;
+    let mut engine_cfg = cfg.engine.clone();
+    // A post-mortem keeps every pod it saw until the end.
+    engine_cfg.retention_secs = u64::MAX;
+    engine_cfg.max_closed_findings = usize::MAX;
+    let mut engine = Engine::new(engine_cfg).with_default_bot(default_bot);
+    engine.run_to_end(input.observations);
+    let findings = engine.all_findings();
+    let write = |out: &mut dyn Write, s: &str| {
+        out.write_all(s.as_bytes())
+            .map_err(|e| Error::Other(format!("writing the report: {e}")))
+    };
+    match format {
+        Format::Json => {
+            let sessions: Vec<_> = engine.sessions().collect();
+            let doc = json!({
+                "findings": findings,
+                "sessions": sessions,
+                "inputs": input.files,
+            });
+            let mut s = serde_json::to_string_pretty(&doc).expect("serializable");
+            s.push('\n');
+            write(out, &s)
+        }
+        Format::Text => {
+            let end = engine.now().unwrap_or_default();
+            let instances: Vec<_> = engine.instances().collect();
+            let sessions: Vec<_> = engine.sessions().collect();
+            let bot_of = |ns: &str, pod: &str| {
+                sessions
+                    .iter()
+                    .find(|s| s.namespace == ns && s.pod == pod)
+                    .map(|s| s.bot.clone())
+                    .or_else(|| {
+                        findings
+                            .iter()
+                            .find(|f| f.namespace == ns && f.pod == pod)
+                            .map(|f| f.bot.clone())
+                    })
+            };
+            let mut s = timeline::render(&instances, &sessions, &findings, end, bot_of);
+            s.push_str("Inputs:\n");
+            for f in &input.files {
+                s.push_str(&format!(
+                    "  {} ({}): {} matched, {} ignored, {} malformed\n",
+                    f.path.display(),
+                    f.kind,
+                    f.matched,
+                    f.ignored,
+                    f.malformed
+                ));
+                for p in &f.problems {
+                    s.push_str(&format!("    problem: {p}\n"));
+                }
+            }
+            write(out, &s)
+        }
+    }
+}

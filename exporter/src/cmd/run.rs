@@ -1,0 +1,134 @@
+//! `run`: the daemon on the configured sources.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::Config;
+use crate::daemon::{self, Clock, EngineTask};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::observation::Observation;
+use crate::sinks::http::Shared;
+use crate::sources::files::FileFollower;
+use crate::sources::logs::Outcome;
+
+/// How often files are polled for new lines.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Options of `run` beyond the config file.
+pub struct RunOptions {
+    pub listen: Option<String>,
+    pub record: Option<PathBuf>,
+    pub bot: Option<String>,
+}
+
+/// Runs until SIGTERM/SIGINT.
+pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
+    let shared = Shared::new();
+    let (_tx, shutdown) = daemon::shutdown_on_signals();
+    let listener = daemon::bind(opts.listen.as_deref().unwrap_or(&cfg.listen)).await?;
+    tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
+    let default_bot = opts.bot.clone().or_else(|| cfg.default_bot.clone());
+    let (tx, rx) = mpsc::channel::<Observation>(16_384);
+
+    let mut firsts = Vec::new();
+    for spec in &cfg.files {
+        let profile = cfg.compile_profile(spec.profile.as_deref().unwrap_or(&cfg.profile))?;
+        let follower = FileFollower::new(
+            spec.clone(),
+            profile,
+            cfg.max_line_bytes,
+            default_bot.clone(),
+        );
+        let (first_tx, first_rx) = oneshot::channel();
+        firsts.push(first_rx);
+        tokio::spawn(follow(
+            follower,
+            tx.clone(),
+            shared.clone(),
+            shutdown.clone(),
+            first_tx,
+        ));
+    }
+    drop(tx);
+    let ready_shared = shared.clone();
+    tokio::spawn(async move {
+        for f in firsts {
+            let _ = f.await;
+        }
+        daemon::set_ready(&ready_shared);
+        tracing::info!("sources started; ready");
+    });
+
+    let task = EngineTask {
+        engine: Engine::new(cfg.engine.clone()).with_default_bot(default_bot),
+        shared: shared.clone(),
+        clock: Clock::Real,
+        tick: Duration::from_millis(cfg.tick_ms),
+        record: opts.record,
+        on_change: Box::new(daemon::log_change),
+    };
+    let engine = tokio::spawn(task.run(rx, shutdown.clone()));
+    daemon::serve(listener, shared, shutdown).await?;
+    engine
+        .await
+        .map_err(|e| crate::Error::Other(format!("engine task: {e}")))??;
+    Ok(())
+}
+
+/// Follows one file source: poll, count, send, report health.
+async fn follow(
+    mut f: FileFollower,
+    tx: mpsc::Sender<Observation>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    first: oneshot::Sender<()>,
+) {
+    let name = f.source_name();
+    let mut first = Some(first);
+    let mut out = Vec::new();
+    let mut last_health: Option<(bool, String)> = None;
+    loop {
+        let stats = tokio::task::block_in_place(|| f.poll(&mut out));
+        let m = &shared.metrics;
+        m.count_lines(&name, Outcome::Matched.as_str(), stats.matched);
+        m.count_lines(&name, Outcome::Ignored.as_str(), stats.ignored);
+        m.count_lines(&name, Outcome::Malformed.as_str(), stats.malformed);
+        let health = if !stats.errors.is_empty() {
+            (false, stats.errors.join("; "))
+        } else if f.files() == 0 {
+            (false, "no file matches".to_string())
+        } else {
+            (true, format!("{} file(s) followed", f.files()))
+        };
+        if last_health.as_ref() != Some(&health) {
+            if !health.0 {
+                tracing::warn!(source = %name, detail = %health.1, "source down");
+            }
+            let _ = tx
+                .send(daemon::health(
+                    chrono::Utc::now(),
+                    &name,
+                    health.0,
+                    health.1.clone(),
+                ))
+                .await;
+            last_health = Some(health);
+        }
+        for o in out.drain(..) {
+            if tx.send(o).await.is_err() {
+                return;
+            }
+        }
+        if let Some(first) = first.take() {
+            let _ = first.send(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The live runtime shared by `run` and `demo`: sources send observations into one channel, one
+//! task owns the engine and ticks it with a clock, the HTTP server renders snapshots.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use tokio::sync::{mpsc, watch};
+
+use crate::engine::{Change, Engine};
+use crate::error::{Error, Result};
+use crate::observation::{Body, Observation, SourceHealth, Timestamp};
+use crate::sinks::http::{Shared, router};
+
+/// Where "now" comes from: the wall clock, or simulated time running `speed` times faster.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    Real,
+    Simulated {
+        wall0: Instant,
+        sim0: Timestamp,
+        speed: f64,
+    },
+}
+
+impl Clock {
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::Real => chrono::Utc::now(),
+            Clock::Simulated { wall0, sim0, speed } => {
+                let ms = wall0.elapsed().as_secs_f64() * speed * 1000.0;
+                *sim0 + TimeDelta::milliseconds(ms as i64)
+            }
+        }
+    }
+
+    /// How long to wait in real time until the clock reads `at`.
+    pub fn until(&self, at: Timestamp) -> Duration {
+        let ahead = (at - self.now()).as_seconds_f64().max(0.0);
+        match self {
+            Clock::Real => Duration::from_secs_f64(ahead),
+            Clock::Simulated { speed, .. } => Duration::from_secs_f64(ahead / speed),
+        }
+    }
+}
+
+/// What the engine task reports about findings (the demo prints them).
+pub type ChangeHook = Box<dyn Fn(&Change) + Send>;
+
+/// The engine task: applies observations in arrival order, ticks on the clock, publishes
+/// snapshots, records observations when asked.
+pub struct EngineTask {
+    pub engine: Engine,
+    pub shared: Arc<Shared>,
+    pub clock: Clock,
+    pub tick: Duration,
+    pub record: Option<PathBuf>,
+    pub on_change: ChangeHook,
+}
+
+impl EngineTask {
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Observation>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<()> {
+        let mut record = match &self.record {
+            Some(p) => Some(std::io::BufWriter::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| Error::io(p, e))?,
+            )),
+            None => None,
+        };
+        let mut interval = tokio::time::interval(self.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                o = rx.recv() => {
+                    let Some(o) = o else { break };
+                    self.apply(o, &mut record);
+                    // Drain what is queued before publishing: one snapshot per batch.
+                    for _ in 0..4096 {
+                        match rx.try_recv() {
+                            Ok(o) => self.apply(o, &mut record),
+                            Err(_) => break,
+                        }
+                    }
+                    self.publish();
+                }
+                _ = interval.tick() => {
+                    self.engine.tick(self.clock.now());
+                    self.publish();
+                    if let Some(w) = record.as_mut() {
+                        let _ = w.flush();
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        if let Some(w) = record.as_mut() {
+            w.flush()
+                .map_err(|e| Error::Other(format!("record: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, o: Observation, record: &mut Option<std::io::BufWriter<std::fs::File>>) {
+        if let Some(w) = record.as_mut() {
+            let _ = serde_json::to_writer(&mut *w, &o);
+            let _ = w.write_all(b"\n");
+        }
+        if let Body::SourceHealth(h) = &o.body {
+            self.shared.set_source(&h.source, h.up, &h.detail);
+        }
+        self.engine.observe(o);
+    }
+
+    fn publish(&mut self) {
+        for c in self.engine.take_changes() {
+            (self.on_change)(&c);
+        }
+        self.shared.publish(self.engine.snapshot());
+    }
+}
+
+/// Logs finding changes through tracing (the daemon's default hook).
+pub fn log_change(c: &Change) {
+    match c {
+        Change::Opened(f) => tracing::warn!(
+            kind = f.kind.as_str(), bot = %f.bot, namespace = %f.namespace, pod = %f.pod,
+            severity = f.severity.as_str(), "finding opened: {}", f.explanation
+        ),
+        Change::Closed(f) => tracing::info!(
+            kind = f.kind.as_str(), bot = %f.bot, pod = %f.pod, "finding closed"
+        ),
+    }
+}
+
+/// A source-health observation.
+pub fn health(at: Timestamp, source: &str, up: bool, detail: impl Into<String>) -> Observation {
+    Observation {
+        at,
+        source: source.to_string(),
+        body: Body::SourceHealth(SourceHealth {
+            source: source.to_string(),
+            up,
+            detail: detail.into(),
+        }),
+    }
+}
+
+/// Binds the HTTP server; returns the bound address (port 0 picks a free one).
+pub async fn bind(listen: &str) -> Result<tokio::net::TcpListener> {
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|e| Error::Config(format!("listen {listen:?}: {e}")))?;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Other(format!("cannot listen on {addr}: {e}")))
+}
+
+/// Serves the API until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    axum::serve(listener, router(shared))
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|v| *v).await;
+        })
+        .await
+        .map_err(|e| Error::Other(format!("http server: {e}")))
+}
+
+/// Turns SIGTERM or SIGINT into the shutdown signal.
+pub fn shutdown_on_signals() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    let (tx, rx) = watch::channel(false);
+    let t = tx.clone();
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term => {},
+        }
+        tracing::info!("shutting down");
+        let _ = t.send(true);
+    });
+    (tx, rx)
+}
+
+/// Marks the daemon ready (sources started and read back their history).
+pub fn set_ready(shared: &Shared) {
+    shared.ready.store(true, Ordering::Release);
+}

@@ -1,0 +1,135 @@
+//! The HTTP surface: `/metrics`, `/healthz`, `/readyz`, `/api/v1/findings`, `/api/v1/sessions`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::metrics::Metrics;
+use crate::engine::Snapshot;
+
+/// State shared between the engine task and the HTTP handlers.
+pub struct Shared {
+    pub snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    pub metrics: Metrics,
+    /// Set once every source has started (and read back its history).
+    pub ready: AtomicBool,
+    /// Last health report per source: (up, detail).
+    pub sources: RwLock<BTreeMap<String, (bool, String)>>,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Self> {
+        let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
+        Arc::new(Self {
+            metrics: Metrics::new(snapshot.clone()),
+            snapshot,
+            ready: AtomicBool::new(false),
+            sources: RwLock::new(BTreeMap::new()),
+        })
+    }
+
+    /// Publishes a new engine snapshot.
+    pub fn publish(&self, snap: Snapshot) {
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
+    }
+
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records a source's health, for `/healthz` and `source_up`.
+    pub fn set_source(&self, source: &str, up: bool, detail: &str) {
+        self.metrics
+            .source_up
+            .with_label_values(&[source])
+            .set(i64::from(up));
+        self.sources
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(source.to_string(), (up, detail.to_string()));
+    }
+}
+
+/// The router, ready to serve.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/findings", get(findings))
+        .route("/api/v1/sessions", get(sessions))
+        .with_state(shared)
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<h1>discord-gateway-exporter</h1><ul><li><a href=/metrics>/metrics</a></li>\
+         <li><a href=/api/v1/findings>/api/v1/findings</a></li>\
+         <li><a href=/api/v1/sessions>/api/v1/sessions</a></li>\
+         <li><a href=/healthz>/healthz</a></li><li><a href=/readyz>/readyz</a></li></ul>",
+    )
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn healthz(State(s): State<Arc<Shared>>) -> Response {
+    let sources = s.sources.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let detail: BTreeMap<String, serde_json::Value> = sources
+        .into_iter()
+        .map(|(k, (up, d))| (k, json!({"up": up, "detail": d})))
+        .collect();
+    // Liveness: the process serves. A failing source is reported, not fatal.
+    Json(json!({"status": "ok", "sources": detail})).into_response()
+}
+
+async fn readyz(State(s): State<Arc<Shared>>) -> Response {
+    if s.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "sources still starting\n").into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct FindingsQuery {
+    /// `?active=true`: only the findings still open.
+    #[serde(default)]
+    active: bool,
+}
+
+async fn findings(State(s): State<Arc<Shared>>, Query(q): Query<FindingsQuery>) -> Response {
+    let snap = s.current();
+    let list: Vec<_> = snap
+        .findings
+        .iter()
+        .filter(|f| !q.active || f.until.is_none())
+        .collect();
+    Json(json!({"at": snap.at, "findings": list})).into_response()
+}
+
+async fn sessions(State(s): State<Arc<Shared>>) -> Response {
+    let snap = s.current();
+    Json(json!({"at": snap.at, "sessions": snap.sessions, "series": snap.series})).into_response()
+}

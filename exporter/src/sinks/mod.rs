@@ -1,0 +1,5 @@
+//! The engine's consequences -> the world: Prometheus metrics, the HTTP API, the timeline.
+
+pub mod http;
+pub mod metrics;
+pub mod timeline;
