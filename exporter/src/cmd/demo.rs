@@ -75,7 +75,7 @@ pub async fn demo(listen: &str, speed: f64) -> Result<()> {
             if let Some(o) = conv.convert(*at, a, &mut out) {
                 count(o);
             }
-            out.drain(..).collect::<Vec<_>>()
+            std::mem::take(&mut out)
         })
         .collect();
     for o in history_obs {

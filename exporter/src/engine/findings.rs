@@ -55,7 +55,7 @@ impl Kind {
         match self {
             Kind::ConcurrentSessions => "docs/troubleshooting.md#discordbotconcurrentsessions",
             Kind::SilentSession => "docs/troubleshooting.md#discordbotsilentsession",
-            Kind::QuietSession => "docs/troubleshooting.md#quiet-session",
+            Kind::QuietSession => "docs/troubleshooting.md#discordbotquietsession",
             Kind::DuplicateDelivery => "docs/troubleshooting.md#discordbotduplicatedelivery",
             Kind::LingeringSession => "docs/troubleshooting.md#discordbotlingeringsession",
             Kind::UnattributedIdentify => "docs/troubleshooting.md#discordbotunattributedidentify",

@@ -193,14 +193,11 @@ pub fn demo_fleet(r: Timestamp, horizon: f64) -> Vec<(Timestamp, super::Artifact
     sc.sorted()
 }
 
-/// Every recorded example: (folder name, how logs are captured, artifacts).
-pub fn examples(
-    r: Timestamp,
-) -> Vec<(
-    &'static str,
-    super::LogCapture,
-    Vec<(Timestamp, super::Artifact)>,
-)> {
+/// A recorded example: folder name, how its logs are captured, its artifacts.
+pub type Example = (&'static str, super::LogCapture, Vec<(Timestamp, super::Artifact)>);
+
+/// Every recorded example.
+pub fn examples(r: Timestamp) -> Vec<Example> {
     let one = |f: &dyn Fn(&mut Scenario)| {
         let mut sc = Scenario::new();
         f(&mut sc);
