@@ -185,8 +185,8 @@ const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
         &["kind", "bot"],
     ),
     (
-        "discord_session_start_limit_total",
-        "Discord session_start_limit.total.",
+        "discord_session_start_limit",
+        "Discord session_start_limit.total: session starts allowed per window (named without _total: it is a gauge).",
         MetricType::GAUGE,
         &["bot"],
     ),
