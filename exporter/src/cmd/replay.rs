@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sinks::timeline;
-use crate::sources::replay::{ReadOptions, read_paths};
+use crate::sources::replay::{ReadOptions, open_paths};
 
 /// Output format of `replay`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,13 +34,14 @@ pub fn replay(
         default_bot: default_bot.clone(),
         max_line_bytes: cfg.max_line_bytes,
     };
-    let input = read_paths(paths, &opts)?;
+    let mut input = open_paths(paths, &opts)?;
     let mut engine_cfg = cfg.engine.clone();
     // A post-mortem keeps every pod it saw until the end.
     engine_cfg.retention_secs = u64::MAX;
     engine_cfg.max_closed_findings = usize::MAX;
     let mut engine = Engine::new(engine_cfg).with_default_bot(default_bot);
-    engine.run_to_end(input.observations);
+    engine.run_to_end(&mut input);
+    let files = input.reports();
     let findings = engine.all_findings();
     let write = |out: &mut dyn Write, s: &str| {
         out.write_all(s.as_bytes())
@@ -52,7 +53,7 @@ pub fn replay(
             let doc = json!({
                 "findings": findings,
                 "sessions": sessions,
-                "inputs": input.files,
+                "inputs": files,
             });
             let mut s = serde_json::to_string_pretty(&doc).expect("serializable");
             s.push('\n');
@@ -76,7 +77,7 @@ pub fn replay(
             };
             let mut s = timeline::render(&instances, &sessions, &findings, end, bot_of);
             s.push_str("Inputs:\n");
-            for f in &input.files {
+            for f in &files {
                 s.push_str(&format!(
                     "  {} ({}): {} matched, {} ignored, {} malformed\n",
                     f.path.display(),

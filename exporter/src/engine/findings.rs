@@ -235,6 +235,23 @@ impl Book {
         &self.totals
     }
 
+    /// Moves active findings of a pod known without namespace to its namespace.
+    pub fn rekey_namespace(&mut self, pod: &str, namespace: &str) -> Vec<Key> {
+        let keys: Vec<Key> = self
+            .active
+            .keys()
+            .filter(|k| k.namespace.is_empty() && k.pod == pod)
+            .cloned()
+            .collect();
+        for k in &keys {
+            if let Some(mut f) = self.active.remove(k) {
+                f.namespace = namespace.to_string();
+                self.active.insert(f.key(), f);
+            }
+        }
+        keys
+    }
+
     pub fn take_changes(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.changes)
     }

@@ -564,6 +564,7 @@ impl Engine {
 
     fn on_instance(&mut self, at: Timestamp, source: &str, i: InstanceObservation) {
         let key = (i.instance.namespace.clone(), i.instance.pod.clone());
+        self.adopt_unnamespaced(&key);
         let inst = self
             .instances
             .entry(key.clone())
@@ -649,6 +650,26 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Log lines seen before the lifecycle source named the pod's namespace created an
+    /// instance without one: it is this pod.
+    fn adopt_unnamespaced(&mut self, key: &PodKey) {
+        if key.0.is_empty() || self.instances.contains_key(key) {
+            return;
+        }
+        let Some(mut inst) = self.instances.remove(&(String::new(), key.1.clone())) else {
+            return;
+        };
+        inst.namespace = key.0.clone();
+        for s in self.sessions.values_mut() {
+            if s.namespace.is_empty() && s.pod == key.1 {
+                s.namespace = key.0.clone();
+                s.instance.namespace = key.0.clone();
+            }
+        }
+        self.book.rekey_namespace(&key.1, &key.0);
+        self.instances.insert(key.clone(), inst);
     }
 
     fn pod_ended(&mut self, key: &PodKey, at: Timestamp, code: Option<i32>, source: &str) {

@@ -474,3 +474,23 @@ fn workload_names() {
     assert_eq!(workload_of("tally-0"), "tally");
     assert_eq!(workload_of("standalone"), "standalone");
 }
+
+#[test]
+fn log_lines_before_the_pod_object_join_its_namespace() {
+    let mut sim = Sim::new();
+    sim.obs(
+        0.0,
+        Body::Session(SessionObservation {
+            bot: Some("AgentBroker".into()),
+            instance: InstanceId::pod("", OLD),
+            shard: None,
+            event: SessionEvent::Ready { session_id: None },
+            line: None,
+        }),
+    );
+    sim.pod(1.0, OLD, InstanceChange::Running);
+    let snap = sim.engine.snapshot();
+    assert_eq!(snap.series.len(), 1);
+    assert_eq!(snap.series[0].namespace, NS);
+    assert_eq!(sim.engine.instances().count(), 1);
+}

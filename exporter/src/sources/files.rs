@@ -11,6 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::lines::LineSplitter;
 use super::logs::{CompiledProfile, Framing, LogStream, Outcome};
 use super::replay::instance_from_path;
 use crate::config::FileSource;
@@ -34,10 +35,7 @@ struct Tail {
     /// (device, inode) of the open handle: a different one at the path means rotation.
     id: (u64, u64),
     offset: u64,
-    /// Bytes after the last newline, waiting for the rest of their line.
-    partial: Vec<u8>,
-    /// The partial line grew past the limit: drop bytes until the next newline.
-    skipping: bool,
+    lines: LineSplitter,
     stream: LogStream,
 }
 
@@ -114,7 +112,7 @@ impl FileFollower {
                 // Finish the old file (a writer may have appended before the rename), then
                 // start the new one from its beginning.
                 let mut old = self.tails.remove(path).expect("present");
-                read_new(&mut old, self.max_line_bytes, out, &mut stats);
+                read_new(&mut old, out, &mut stats);
                 flush(&mut old, out, &mut stats);
                 stats.rotations += 1;
             }
@@ -141,8 +139,7 @@ impl FileFollower {
                         file,
                         id,
                         offset,
-                        partial: Vec::new(),
-                        skipping: false,
+                        lines: LineSplitter::new(self.max_line_bytes),
                         stream,
                     },
                 );
@@ -151,11 +148,10 @@ impl FileFollower {
             if meta.len() < tail.offset {
                 // copytruncate: the file was emptied in place; what is there now is new.
                 tail.offset = 0;
-                tail.partial.clear();
-                tail.skipping = false;
+                tail.lines.reset();
                 stats.truncations += 1;
             }
-            read_new(tail, self.max_line_bytes, out, &mut stats);
+            read_new(tail, out, &mut stats);
         }
         // Files gone from the glob: read what is left in the open handle, then forget them.
         let gone: Vec<PathBuf> = self
@@ -166,7 +162,7 @@ impl FileFollower {
             .collect();
         for p in gone {
             let mut t = self.tails.remove(&p).expect("present");
-            read_new(&mut t, self.max_line_bytes, out, &mut stats);
+            read_new(&mut t, out, &mut stats);
             flush(&mut t, out, &mut stats);
         }
         self.first_poll = false;
@@ -187,7 +183,7 @@ fn count(outcome: Outcome, stats: &mut PollStats) {
     }
 }
 
-fn read_new(t: &mut Tail, max: usize, out: &mut Vec<Observation>, stats: &mut PollStats) {
+fn read_new(t: &mut Tail, out: &mut Vec<Observation>, stats: &mut PollStats) {
     if t.file.seek(SeekFrom::Start(t.offset)).is_err() {
         return;
     }
@@ -202,38 +198,13 @@ fn read_new(t: &mut Tail, max: usize, out: &mut Vec<Observation>, stats: &mut Po
             }
         };
         t.offset += n as u64;
-        let mut chunk = &buf[..n];
-        while let Some(i) = memchr::memchr(b'\n', chunk) {
-            let piece = &chunk[..i];
-            if t.skipping {
-                t.skipping = false;
-            } else if t.partial.is_empty() {
-                count(t.stream.push_line(piece, out), stats);
-            } else {
-                t.partial.extend_from_slice(piece);
-                let line = std::mem::take(&mut t.partial);
-                count(t.stream.push_line(&line, out), stats);
-            }
-            chunk = &chunk[i + 1..];
-        }
-        if !chunk.is_empty() && !t.skipping {
-            if t.partial.len() + chunk.len() > max {
-                // A line longer than the limit is counted and skipped up to its newline:
-                // memory stays bounded whatever the writer does.
-                t.partial.clear();
-                t.skipping = true;
-                stats.malformed += 1;
-            } else {
-                t.partial.extend_from_slice(chunk);
-            }
-        }
+        let Tail { lines, stream, .. } = t;
+        lines.push(&buf[..n], |line| count(stream.push_line(line, out), stats));
     }
 }
 
 fn flush(t: &mut Tail, out: &mut Vec<Observation>, stats: &mut PollStats) {
-    if !t.partial.is_empty() {
-        let line = std::mem::take(&mut t.partial);
-        count(t.stream.push_line(&line, out), stats);
-    }
-    t.stream.finish(out);
+    let Tail { lines, stream, .. } = t;
+    lines.finish(|line| count(stream.push_line(line, out), stats));
+    stream.finish(out);
 }

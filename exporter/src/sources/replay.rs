@@ -1,14 +1,19 @@
 //! Replay inputs: files and folders of captures, each recognised by its content.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::kube_json::{PodAttribution, read_json_capture};
-use super::logs::{CompiledProfile, Framing, LogStream, Outcome, read_log_bytes};
+use super::lines::LineSplitter;
+use super::logs::{CompiledProfile, Framing, LogStream, Outcome};
 use crate::error::{Error, Result};
-use crate::observation::{InstanceId, Observation};
+use crate::observation::{InstanceId, Observation, Timestamp};
 
 /// What one input file was and what came of it.
 #[derive(Debug, Clone, Serialize)]
@@ -24,11 +29,132 @@ pub struct FileReport {
     pub problems: Vec<String>,
 }
 
-/// Everything read from the inputs, sorted by time.
-#[derive(Debug, Default)]
-pub struct ReplayInput {
-    pub observations: Vec<Observation>,
-    pub files: Vec<FileReport>,
+/// The inputs as one time-ordered stream of observations: log files are read in chunks as
+/// the merge needs them (memory stays flat whatever their size); JSON captures are small and
+/// read whole.
+pub struct Replay {
+    readers: Vec<Reader>,
+    /// (time of the reader's next observation, reader index), smallest first.
+    heap: BinaryHeap<Reverse<(Timestamp, usize)>>,
+}
+
+enum Reader {
+    Log(LogReader),
+    Json {
+        report: FileReport,
+        items: std::vec::IntoIter<Observation>,
+        head: Option<Observation>,
+    },
+}
+
+struct LogReader {
+    path: PathBuf,
+    file: File,
+    lines: LineSplitter,
+    stream: LogStream,
+    pending: VecDeque<Observation>,
+    observations: usize,
+    done: bool,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl LogReader {
+    /// The next observation, reading more of the file when needed.
+    fn next(&mut self) -> Option<Observation> {
+        let mut buf = Vec::new();
+        while self.pending.is_empty() && !self.done {
+            if buf.is_empty() {
+                buf = vec![0u8; CHUNK];
+            }
+            let mut out = Vec::new();
+            match self.file.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let Self { lines, stream, .. } = self;
+                    lines.finish(|l| {
+                        stream.push_line(l, &mut out);
+                    });
+                    stream.finish(&mut out);
+                    self.done = true;
+                }
+                Ok(n) => {
+                    let Self { lines, stream, .. } = self;
+                    lines.push(&buf[..n], |l| {
+                        stream.push_line(l, &mut out);
+                    });
+                }
+            }
+            self.observations += out.len();
+            self.pending.extend(out);
+        }
+        self.pending.pop_front()
+    }
+
+    fn report(&self) -> FileReport {
+        let c = self.stream.counts();
+        let mut problems = Vec::new();
+        if c.get(Outcome::Malformed) > 0 {
+            problems.push(format!(
+                "{} malformed line(s) skipped (last reason: {})",
+                c.get(Outcome::Malformed),
+                self.stream.last_malformed_reason().unwrap_or("unknown")
+            ));
+        }
+        FileReport {
+            path: self.path.clone(),
+            kind: "log",
+            observations: self.observations,
+            matched: c.get(Outcome::Matched),
+            ignored: c.get(Outcome::Ignored),
+            malformed: c.get(Outcome::Malformed),
+            problems,
+        }
+    }
+}
+
+impl Reader {
+    fn next(&mut self) -> Option<Observation> {
+        match self {
+            Reader::Log(l) => l.next(),
+            Reader::Json { items, head, .. } => head.take().or_else(|| items.next()),
+        }
+    }
+}
+
+impl Iterator for Replay {
+    type Item = Observation;
+
+    fn next(&mut self) -> Option<Observation> {
+        let Reverse((_, i)) = self.heap.pop()?;
+        let o = self.readers[i].next()?;
+        self.refill(i);
+        Some(o)
+    }
+}
+
+impl Replay {
+    /// Peeks reader `i`'s next observation into the heap.
+    fn refill(&mut self, i: usize) {
+        let next = self.readers[i].next();
+        if let Some(o) = next {
+            self.heap.push(Reverse((o.at, i)));
+            match &mut self.readers[i] {
+                Reader::Log(l) => l.pending.push_front(o),
+                Reader::Json { head, .. } => *head = Some(o),
+            }
+        }
+    }
+
+    /// What each input was and what came of it (complete once the stream is drained).
+    pub fn reports(&self) -> Vec<FileReport> {
+        self.readers
+            .iter()
+            .map(|r| match r {
+                Reader::Log(l) => l.report(),
+                Reader::Json { report, .. } => report.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Options of the readers.
@@ -41,20 +167,69 @@ pub struct ReadOptions<'a> {
 
 const MAX_PROBLEMS_PER_FILE: usize = 20;
 
-/// Reads files and folders (recursively, in name order; hidden files and `*.md` skipped).
-pub fn read_paths(paths: &[PathBuf], opts: &ReadOptions<'_>) -> Result<ReplayInput> {
+/// Opens files and folders (recursively, in name order; hidden files and `*.md` skipped).
+/// Fails, naming the file, only when an input cannot be read at all.
+pub fn open_paths(paths: &[PathBuf], opts: &ReadOptions<'_>) -> Result<Replay> {
     let mut files = Vec::new();
     for p in paths {
         collect(p, &mut files)?;
     }
-    let mut input = ReplayInput::default();
+    let mut replay = Replay {
+        readers: Vec::new(),
+        heap: BinaryHeap::new(),
+    };
     for f in files {
-        let bytes = std::fs::read(&f).map_err(|e| Error::io(&f, e))?;
-        let report = read_file(&f, &bytes, opts, &mut input.observations);
-        input.files.push(report);
+        let mut file = File::open(&f).map_err(|e| Error::io(&f, e))?;
+        let mut head = vec![0u8; 512];
+        let n = read_full(&mut file, &mut head).map_err(|e| Error::io(&f, e))?;
+        head.truncate(n);
+        let reader = if looks_like_json(&head) {
+            let mut bytes = head;
+            file.read_to_end(&mut bytes).map_err(|e| Error::io(&f, e))?;
+            let (report, mut obs) = read_json(&f, &bytes, opts);
+            obs.sort_by_key(|o| o.at);
+            Reader::Json {
+                report,
+                items: obs.into_iter(),
+                head: None,
+            }
+        } else {
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io(&f, e))?;
+            let stream = LogStream::new(
+                opts.profile.clone(),
+                Framing::Auto,
+                instance_from_path(&f),
+                format!("file:{}", f.display()),
+            )
+            .with_bot(opts.default_bot.clone())
+            .with_max_line_bytes(opts.max_line_bytes);
+            Reader::Log(LogReader {
+                path: f.clone(),
+                file,
+                lines: LineSplitter::new(opts.max_line_bytes),
+                stream,
+                pending: VecDeque::new(),
+                observations: 0,
+                done: false,
+            })
+        };
+        replay.readers.push(reader);
+        let i = replay.readers.len() - 1;
+        replay.refill(i);
     }
-    input.observations.sort_by_key(|o| o.at);
-    Ok(input)
+    Ok(replay)
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -132,62 +307,25 @@ pub fn instance_from_path(path: &Path) -> InstanceId {
     InstanceId::pod("", pod)
 }
 
-fn read_file(
-    path: &Path,
-    bytes: &[u8],
-    opts: &ReadOptions<'_>,
-    out: &mut Vec<Observation>,
-) -> FileReport {
+fn read_json(path: &Path, bytes: &[u8], opts: &ReadOptions<'_>) -> (FileReport, Vec<Observation>) {
     let source = format!("file:{}", path.display());
-    let before = out.len();
-    if looks_like_json(bytes) {
-        let cap = read_json_capture(bytes, &source, opts.attribution);
-        let problems = cap
-            .problems
-            .iter()
-            .take(MAX_PROBLEMS_PER_FILE)
-            .map(|p| format!("line {}: {}", p.line, p.reason))
-            .collect();
-        let n = cap.observations.len();
-        out.extend(cap.observations);
-        return FileReport {
-            path: path.to_path_buf(),
-            kind: "json",
-            observations: n,
-            matched: cap.objects.saturating_sub(cap.problems.len() + cap.ignored) as u64,
-            ignored: cap.ignored as u64,
-            malformed: cap.problems.len() as u64,
-            problems,
-        };
-    }
-    let mut stream = LogStream::new(
-        opts.profile.clone(),
-        Framing::Auto,
-        instance_from_path(path),
-        source,
-    )
-    .with_bot(opts.default_bot.clone())
-    .with_max_line_bytes(opts.max_line_bytes);
-    read_log_bytes(bytes, &mut stream, out);
-    stream.finish(out);
-    let c = stream.counts();
-    let mut problems = Vec::new();
-    if c.get(Outcome::Malformed) > 0 {
-        problems.push(format!(
-            "{} malformed line(s) skipped (last reason: {})",
-            c.get(Outcome::Malformed),
-            stream.last_malformed_reason().unwrap_or("unknown")
-        ));
-    }
-    FileReport {
+    let cap = read_json_capture(bytes, &source, opts.attribution);
+    let problems = cap
+        .problems
+        .iter()
+        .take(MAX_PROBLEMS_PER_FILE)
+        .map(|p| format!("line {}: {}", p.line, p.reason))
+        .collect();
+    let report = FileReport {
         path: path.to_path_buf(),
-        kind: "log",
-        observations: out.len() - before,
-        matched: c.get(Outcome::Matched),
-        ignored: c.get(Outcome::Ignored),
-        malformed: c.get(Outcome::Malformed),
+        kind: "json",
+        observations: cap.observations.len(),
+        matched: cap.objects.saturating_sub(cap.problems.len() + cap.ignored) as u64,
+        ignored: cap.ignored as u64,
+        malformed: cap.problems.len() as u64,
         problems,
-    }
+    };
+    (report, cap.observations)
 }
 
 #[cfg(test)]
