@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod kube_json;
+pub mod lines;
 pub mod logs;
 pub mod replay;
 pub mod sim;
