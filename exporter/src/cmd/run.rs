@@ -53,6 +53,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
             first_tx,
         ));
     }
+    spawn_discord(&cfg, tx.clone(), &shared, shutdown.clone());
     drop(tx);
     let ready_shared = shared.clone();
     tokio::spawn(async move {
@@ -77,6 +78,26 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         .await
         .map_err(|e| crate::Error::Other(format!("engine task: {e}")))??;
     Ok(())
+}
+
+/// Starts the `[[bot]]` pollers of Discord's session start limit (none: that view is off).
+fn spawn_discord(
+    cfg: &Config,
+    tx: mpsc::Sender<Observation>,
+    shared: &Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    use crate::sources::discord::{self, BotSpec, Settings};
+    if cfg.bots.is_empty() {
+        tracing::info!(
+            "no [[bot]] configured: Discord's own count (unattributed_identify, start_limit_low) \
+             is off; every other detector works"
+        );
+        return;
+    }
+    let bots: Vec<BotSpec> = cfg.bots.iter().map(BotSpec::from_config).collect();
+    // Not awaited for readiness: Discord being down must not keep the exporter unready.
+    let _ = discord::spawn(&bots, &Settings::from_config(cfg), tx, shared, shutdown);
 }
 
 /// Follows one file source: poll, count, send, report health.

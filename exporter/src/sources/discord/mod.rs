@@ -1,0 +1,118 @@
+//! Discord's own count: per configured bot, `GET /users/@me` once (who the token belongs to),
+//! then `GET /gateway/bot` every poll interval -> `StartLimit` observations (the engine turns
+//! drops of `remaining` into `identifies_total{seen_by="discord"}`, `unattributed_identify`
+//! and `start_limit_low`). Failures become `SourceHealth` observations (`source_up`,
+//! `/healthz`) and `discord_gateway_exporter_discord_requests_total{bot,status}` counts.
+//!
+//! - [`token`]: tokens from a file or an environment variable, never printable.
+//! - [`backoff`]: the pure schedule (interval, jitter, backoff, rejected-token hour).
+//! - [`api`]: the two calls, on twilight-http, each bounded by one timeout.
+//! - [`poller`]: one task per bot.
+
+pub mod api;
+pub mod backoff;
+pub mod poller;
+pub mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use api::{Api, Endpointing, Failure, GatewayBot, Identity, TwilightApi};
+pub use backoff::{Outcome, Policy, Schedule};
+pub use poller::BotPoller;
+pub use token::{Token, TokenSource};
+
+use crate::config::{BotConfig, Config};
+use crate::observation::Observation;
+use crate::sinks::http::Shared;
+
+/// How the pollers talk to Discord and how often.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub policy: Policy,
+    pub endpointing: Endpointing,
+    /// Bound on each call: permit, request and body together.
+    pub request_timeout: Duration,
+}
+
+impl Settings {
+    /// From the validated config.
+    pub fn from_config(cfg: &Config) -> Self {
+        let d = &cfg.discord;
+        Self {
+            policy: Policy {
+                interval: Duration::from_secs(d.poll_interval_secs),
+                jitter: 0.1,
+                backoff_max: Duration::from_secs(d.backoff_max_secs.max(d.poll_interval_secs)),
+                rejected_retry: Duration::from_secs(d.rejected_retry_secs),
+            },
+            endpointing: Endpointing {
+                proxy: d.proxy.clone(),
+                use_http: d.use_http,
+            },
+            request_timeout: Duration::from_secs(d.request_timeout_secs),
+        }
+    }
+}
+
+/// One configured bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotSpec {
+    pub name: Option<String>,
+    pub token: TokenSource,
+}
+
+impl BotSpec {
+    /// From a validated `[[bot]]` table.
+    pub fn from_config(b: &BotConfig) -> Self {
+        let token = match (&b.token_file, &b.token_env) {
+            (Some(f), _) => TokenSource::File(f.clone()),
+            (None, Some(v)) => TokenSource::Env(v.clone()),
+            (None, None) => TokenSource::Env(String::new()),
+        };
+        Self {
+            name: b.name.clone(),
+            token,
+        }
+    }
+}
+
+/// Starts one poller task per bot on the real Discord client. Call inside the runtime.
+pub fn spawn(
+    bots: &[BotSpec],
+    settings: &Settings,
+    tx: mpsc::Sender<Observation>,
+    shared: &Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    bots.iter()
+        .enumerate()
+        .map(|(index, b)| {
+            let to = settings.endpointing.clone();
+            let timeout = settings.request_timeout;
+            let poller = BotPoller {
+                index,
+                name: b.name.clone(),
+                token: b.token.clone(),
+                policy: settings.policy,
+                connect: move |t: &Token| TwilightApi::new(t, &to, timeout),
+                requests: shared.metrics.discord_requests.clone(),
+                tx: tx.clone(),
+                seed: None,
+                _api: std::marker::PhantomData,
+            };
+            tracing::info!(
+                source = %poller.source_name(), token = %b.token,
+                interval_s = settings.policy.interval.as_secs_f64(),
+                "polling Discord's session start limit"
+            );
+            tokio::spawn(poller.run(shutdown.clone()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
