@@ -235,6 +235,12 @@ impl Config {
                         "{what}: token_env must name an environment variable"
                     )));
                 }
+                (None, Some(v)) if v.to_ascii_uppercase().starts_with("DGE_") => {
+                    return Err(Error::Config(format!(
+                        "{what}: token_env = {v:?}: DGE_ variables are read as configuration; \
+                         name the token's variable otherwise (DISCORD_TOKEN_...)"
+                    )));
+                }
                 _ => {}
             }
             if let Some(n) = &b.name {

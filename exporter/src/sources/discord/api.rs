@@ -130,6 +130,7 @@ pub struct TwilightApi {
 
 impl TwilightApi {
     pub fn new(token: &Token, to: &Endpointing, timeout: Duration) -> Self {
+        install_crypto_provider();
         let limiter = RateLimiter::default();
         let mut b = Client::builder()
             .token(token.expose().to_string())
@@ -227,6 +228,15 @@ impl TwilightApi {
             _ => Failure::Connection,
         }
     }
+}
+
+/// twilight-http's rustls has no crypto provider of its own: use ring, once per process.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when one is installed already, which is what we want.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 impl Api for TwilightApi {

@@ -7,7 +7,7 @@
 //!   from the poll interval, doubled per consecutive failure up to `backoff_max`, with "equal
 //!   jitter" (a draw between half and all of the step).
 //! - 429: never before Discord's `Retry-After`/reset when it is known, and never before the
-//!   backoff step either (a 429 means slow down).
+//!   backoff step either (a 429 means slow down); at least one interval when it is unknown.
 //! - 401/403: the token is rejected; at most one try per `rejected_retry` (an hour): Discord
 //!   bans an IP after 10,000 invalid requests in 10 minutes.
 
@@ -100,7 +100,9 @@ impl Schedule {
                     // Never earlier than Discord asked; a little later so that many clients
                     // told the same reset do not return at the same instant.
                     Some(r) => backoff.max(r.mul_f64(1.0 + 0.1 * u) + Duration::from_millis(50)),
-                    None => backoff,
+                    // twilight does not show an unscoped (global) 429's Retry-After: wait at
+                    // least a whole interval, longer than Discord's global-limit waits.
+                    None => backoff.max(p.interval),
                 }
             }
             Outcome::Rejected => {
