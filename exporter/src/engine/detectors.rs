@@ -557,6 +557,7 @@ impl Engine {
                 continue;
             }
             self.instances.remove(&k);
+            self.last_resolved = None;
             self.sessions
                 .retain(|_, s| !(s.namespace == k.0 && s.pod == k.1));
             self.folded_events

@@ -54,6 +54,8 @@ pub struct Engine {
     book: Book,
     /// Source health as last reported.
     sources: BTreeMap<String, (bool, String)>,
+    /// The last (namespace, pod) a log line named and the instance it resolved to.
+    last_resolved: Option<(String, String, PodKey)>,
 }
 
 impl Engine {
@@ -70,6 +72,7 @@ impl Engine {
             bots: BTreeMap::new(),
             book: Book::default(),
             sources: BTreeMap::new(),
+            last_resolved: None,
         }
     }
 
@@ -94,7 +97,7 @@ impl Engine {
         let at = obs.at;
         self.now = Some(self.now.map_or(at, |n| n.max(at)));
         match obs.body {
-            Body::Session(s) => self.on_session(at, &obs.source, s),
+            Body::Session(s) => self.on_session(at, obs.source, s),
             Body::Instance(i) => self.on_instance(at, &obs.source, i),
             Body::StartLimit(sl) => self.on_start_limit(at, sl),
             Body::SourceHealth(h) => {
@@ -117,18 +120,22 @@ impl Engine {
         }
     }
 
-    /// Runs time-sorted observations through, ticking at least every second of their time
-    /// (every 1/600 of a longer gap), then finishes: what `replay` does.
+    /// Runs time-sorted observations through, ticking every 5 s of their time (every 1/600 of
+    /// a longer gap), then finishes: what `replay` does. Finding times come from the
+    /// observations, so the tick step only bounds how late a time-driven finding is noticed.
     pub fn run_to_end(&mut self, observations: impl IntoIterator<Item = Observation>) {
+        let mut last_tick: Option<Timestamp> = None;
         for o in observations {
-            if let Some(now) = self.now {
-                let gap = o.at - now;
-                let step = (gap / 600).max(TimeDelta::seconds(1));
-                let mut t = now + step;
-                while t < o.at {
-                    self.tick(t);
-                    t += step;
-                }
+            let from = last_tick.or(self.now).unwrap_or(o.at);
+            let step = ((o.at - from) / 600).max(TimeDelta::seconds(5));
+            let mut t = from + step;
+            while t < o.at {
+                self.tick(t);
+                last_tick = Some(t);
+                t += step;
+            }
+            if last_tick.is_none() {
+                last_tick = Some(o.at);
             }
             self.observe(o);
         }
@@ -170,16 +177,20 @@ impl Engine {
 
     // ----- sessions -------------------------------------------------------------------------
 
-    fn on_session(&mut self, at: Timestamp, source: &str, s: SessionObservation) {
+    fn on_session(&mut self, at: Timestamp, source: String, s: SessionObservation) {
         let key = self.resolve_instance(&s.instance.namespace, &s.instance.pod, at);
-        {
+        let shard = s.shard.unwrap_or(0);
+        // One lookup for everything the hot path (a dispatch line) needs.
+        let (bot, current) = {
             let inst = self.instances.get_mut(&key).expect("resolved");
             inst.has_logs = true;
             inst.last_seen = inst.last_seen.max(at);
             if inst.uid.is_none() {
                 inst.uid = s.instance.uid.clone();
             }
-            if let Some(b) = &s.bot {
+            if let Some(b) = &s.bot
+                && inst.bot.as_ref() != Some(b)
+            {
                 inst.bot = Some(b.clone());
                 if let Some(w) = &inst.workload {
                     self.workload_bots.insert(w.clone(), b.clone());
@@ -190,15 +201,21 @@ impl Engine {
                 inst.running_since = Some(at);
                 inst.runs.push((at, None));
             }
-        }
-        let bot = self.bot_of(&key);
-        let shard = s.shard.unwrap_or(0);
+            let current = inst
+                .current
+                .get(&shard)
+                .or_else(|| inst.current.values().next())
+                .copied();
+            (
+                bot_of(inst, &self.workload_bots, self.default_bot.as_deref()),
+                current,
+            )
+        };
         let evidence = Evidence {
             at,
-            source: source.to_string(),
+            source,
             text: s
                 .line
-                .clone()
                 .unwrap_or_else(|| format!("{} {}", key.1, s.event.name())),
         };
         match s.event {
@@ -237,7 +254,7 @@ impl Engine {
                 }
             }
             SessionEvent::Dispatch { .. } => {
-                let id = match self.current(&key, shard).or_else(|| self.any_current(&key)) {
+                let id = match current {
                     Some(id) => id,
                     None => self.start_session(&key, &bot, shard, at, None, true, evidence.clone()),
                 };
@@ -365,10 +382,6 @@ impl Engine {
         self.instances.get(key)?.current.get(&shard).copied()
     }
 
-    fn any_current(&self, key: &PodKey) -> Option<u64> {
-        self.instances.get(key)?.current.values().next().copied()
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn start_session(
         &mut self,
@@ -447,7 +460,7 @@ impl Engine {
         let others: Vec<u64> = self
             .sessions
             .values()
-            .filter(|o| o.id != id && o.bot == bot && o.shard == shard && o.is_live(at))
+            .filter(|o| o.id != id && o.shard == shard && o.is_live(at) && o.bot == bot)
             .map(|o| o.id)
             .collect();
         {
@@ -661,6 +674,7 @@ impl Engine {
         let Some(mut inst) = self.instances.remove(&(String::new(), key.1.clone())) else {
             return;
         };
+        self.last_resolved = None;
         inst.namespace = key.0.clone();
         for s in self.sessions.values_mut() {
             if s.namespace.is_empty() && s.pod == key.1 {
@@ -712,32 +726,34 @@ impl Engine {
         if !self.bots.contains_key(bot) {
             self.bots.insert(bot.to_string(), BotState::default());
         }
-        self.bots.get_mut(bot).expect("inserted")
+        self.bots.get_mut(bot).expect("present")
     }
 
-    /// Which bot an instance runs: its own lines, its labels, its workload, the config, and
-    /// last the workload or pod name.
+    /// Which bot an instance runs (see [`bot_of`]).
     fn bot_of(&self, key: &PodKey) -> String {
-        let inst = &self.instances[key];
-        if let Some(b) = &inst.bot {
-            return b.clone();
-        }
-        if let Some(b) = inst
-            .workload
-            .as_ref()
-            .and_then(|w| self.workload_bots.get(w))
-        {
-            return b.clone();
-        }
-        if let Some(b) = &self.default_bot {
-            return b.clone();
-        }
-        inst.workload.clone().unwrap_or_else(|| key.1.clone())
+        bot_of(
+            &self.instances[key],
+            &self.workload_bots,
+            self.default_bot.as_deref(),
+        )
     }
 
     /// Finds the instance a log line belongs to. Log sources that do not know the namespace
     /// send an empty one; the pod name then finds the instance the lifecycle source knows.
     fn resolve_instance(&mut self, namespace: &str, pod: &str, at: Timestamp) -> PodKey {
+        // Consecutive lines mostly come from the same pod: skip the map lookups.
+        if let Some((ns, p, k)) = &self.last_resolved
+            && ns == namespace
+            && p == pod
+        {
+            return k.clone();
+        }
+        let key = self.resolve_uncached(namespace, pod, at);
+        self.last_resolved = Some((namespace.to_string(), pod.to_string(), key.clone()));
+        key
+    }
+
+    fn resolve_uncached(&mut self, namespace: &str, pod: &str, at: Timestamp) -> PodKey {
         let key = (namespace.to_string(), pod.to_string());
         if self.instances.contains_key(&key) {
             return key;
@@ -785,6 +801,25 @@ impl Engine {
         b.last_sample = Some((at, sl.clone()));
         self.evaluate_start_limit(&sl.bot, at);
     }
+}
+
+/// Which bot an instance runs: its own lines, its labels, its workload, the config, and last
+/// the workload or pod name.
+fn bot_of(
+    inst: &Instance,
+    workload_bots: &HashMap<String, String>,
+    default_bot: Option<&str>,
+) -> String {
+    if let Some(b) = &inst.bot {
+        return b.clone();
+    }
+    if let Some(b) = inst.workload.as_ref().and_then(|w| workload_bots.get(w)) {
+        return b.clone();
+    }
+    if let Some(b) = default_bot {
+        return b.to_string();
+    }
+    inst.workload.clone().unwrap_or_else(|| inst.pod.clone())
 }
 
 /// The finding key of a session-scoped finding.

@@ -472,7 +472,11 @@ impl Eval<'_, '_> {
 fn evidence(text: &[u8]) -> String {
     let text = text.trim_ascii_end();
     if text.len() <= MAX_EVIDENCE_BYTES {
-        return String::from_utf8_lossy(text).into_owned();
+        // Valid UTF-8 (nearly every line) is checked much faster than the lossy path walks it.
+        return match std::str::from_utf8(text) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(text).into_owned(),
+        };
     }
     let mut cut = MAX_EVIDENCE_BYTES;
     // Do not split a UTF-8 sequence: back up over continuation bytes.

@@ -376,7 +376,7 @@ impl Profile {
         } else {
             Some(
                 AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
+                    .match_kind(MatchKind::LeftmostFirst)
                     .build(&literals)
                     .map_err(|e| ProfileError::Parse {
                         profile: self.name.clone(),
@@ -384,6 +384,20 @@ impl Profile {
                     })?,
             )
         };
+        // Literals that contain one another: a non-overlapping scan reports one of them, the
+        // others are checked directly (see `prefilter`).
+        let related = literals
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                literals
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, b)| i != j && (a.contains(b) || b.contains(a)))
+                    .map(|(j, _)| j as u32)
+                    .collect()
+            })
+            .collect();
         Ok(CompiledProfile {
             name: self.name.clone(),
             description: self.description.clone(),
@@ -391,6 +405,11 @@ impl Profile {
             rules,
             ac,
             literal_rules,
+            related,
+            finders: literals
+                .iter()
+                .map(|l| memchr::memmem::Finder::new(l.as_bytes()).into_owned())
+                .collect(),
         })
     }
 }
@@ -782,6 +801,10 @@ pub struct CompiledProfile {
     ac: Option<AhoCorasick>,
     /// Per literal pattern id: the rules it is a literal of.
     literal_rules: Vec<Vec<u32>>,
+    /// Per literal: the literals that contain it or that it contains.
+    related: Vec<Vec<u32>>,
+    /// Per literal: a substring finder, to check a related literal directly.
+    finders: Vec<memchr::memmem::Finder<'static>>,
     /// Bitset words for the rules.
     words: usize,
 }
@@ -811,20 +834,39 @@ impl CompiledProfile {
         let Some(ac) = &self.ac else {
             return false;
         };
-        let mut it = ac.find_overlapping_iter(text);
-        let Some(first) = it.next() else {
-            return false;
-        };
-        if scratch.bits.len() != self.words {
-            scratch.bits.resize(self.words, 0);
-        }
-        scratch.bits.fill(0);
-        for m in std::iter::once(first).chain(it) {
-            for &r in &self.literal_rules[m.pattern().as_usize()] {
-                scratch.bits[r as usize / 64] |= 1 << (r % 64);
+        // Non-overlapping search uses the automaton's SIMD prefilter (an overlapping one cannot):
+        // restarting one byte after each hit's start finds every literal that starts later, and
+        // literals nested in (or around) a hit are checked directly.
+        let mut pos = 0;
+        let mut any = false;
+        while pos < text.len() {
+            let input = aho_corasick::Input::new(text).span(pos..text.len());
+            let Some(m) = ac.find(input) else {
+                break;
+            };
+            if !any {
+                if scratch.bits.len() != self.words {
+                    scratch.bits.resize(self.words, 0);
+                }
+                scratch.bits.fill(0);
+                any = true;
             }
+            let id = m.pattern().as_usize();
+            self.mark(id, scratch);
+            for &other in &self.related[id] {
+                if self.finders[other as usize].find(text).is_some() {
+                    self.mark(other as usize, scratch);
+                }
+            }
+            pos = m.start() + 1;
         }
-        true
+        any
+    }
+
+    fn mark(&self, literal: usize, scratch: &mut MatchScratch) {
+        for &r in &self.literal_rules[literal] {
+            scratch.bits[r as usize / 64] |= 1 << (r % 64);
+        }
     }
 
     /// The second step: the candidate rules marked by [`prefilter`](Self::prefilter), in rule
@@ -845,6 +887,12 @@ impl CompiledProfile {
                 };
                 match &rule.regex {
                     None => return Some(rule.build(None, want_captures)),
+                    // Without capture groups, a match test is enough (and much cheaper).
+                    Some(re) if re.captures_len() == 1 => {
+                        if re.is_match(text) {
+                            return Some(rule.build(None, want_captures));
+                        }
+                    }
                     Some(re) => {
                         if let Some(caps) = re.captures(text) {
                             return Some(rule.build(Some(&caps), want_captures));
