@@ -120,8 +120,10 @@ fn main() {
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let mut replay = open_paths(std::slice::from_ref(&path), &opts).unwrap();
-    let mut cfg = EngineConfig::default();
-    cfg.retention_secs = u64::MAX;
+    let cfg = EngineConfig {
+        retention_secs: u64::MAX,
+        ..EngineConfig::default()
+    };
     let mut engine = Engine::new(cfg);
     if args.iter().any(|a| a == "parse-only") {
         // Where the time goes: the readers alone, without the engine.
