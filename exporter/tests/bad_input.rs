@@ -1,10 +1,10 @@
 //! Hostile input through `replay`: every bad piece is counted or reported per file, nothing
 //! panics, and the good lines around it are all used.
 
-#[path = "support/prom.rs"]
-mod prom;
 #[path = "support/exporter.rs"]
 mod exporter;
+#[path = "support/prom.rs"]
+mod prom;
 
 use serde_json::Value;
 
@@ -37,12 +37,18 @@ fn input<'a>(report: &'a Value, name: &str) -> &'a Value {
 fn garbage_around_good_lines_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Vec::new();
-    log.extend(line("00:00", "openab::discord: discord bot connected user=AgentBroker"));
+    log.extend(line(
+        "00:00",
+        "openab::discord: discord bot connected user=AgentBroker",
+    ));
     log.extend(line("00:10", "openab::dispatch: batch dispatched n=1"));
     // Binary garbage and invalid UTF-8 on their own lines.
     log.extend_from_slice(b"\x00\x01\x02\x03\xff\xfe\xfd garbage\n");
     log.extend_from_slice(b"2026-04-19T04:00:15.000000000Z \xc3\x28\xa0\xa1 not utf-8\n");
-    log.extend(line("00:20", "openab::dispatch: batch dispatched n=2 \u{1F600}"));
+    log.extend(line(
+        "00:20",
+        "openab::dispatch: batch dispatched n=2 \u{1F600}",
+    ));
     // A 10 MB line in the middle.
     log.extend(std::iter::repeat_n(b'y', 10 * 1024 * 1024));
     log.push(b'\n');
@@ -76,7 +82,10 @@ fn garbage_around_good_lines_loses_nothing() {
     assert_eq!(i["malformed"], 1, "the 10 MB line");
     assert_eq!(i["ignored"], 2, "the garbage lines");
     let problems = i["problems"].as_array().unwrap();
-    assert!(problems[0].as_str().unwrap().contains("too long"), "{problems:?}");
+    assert!(
+        problems[0].as_str().unwrap().contains("too long"),
+        "{problems:?}"
+    );
     // Random bytes: read, counted, nothing invented.
     let rnd = input(&r, "random.bin");
     assert_eq!(rnd["matched"], 0);
@@ -100,23 +109,34 @@ fn truncated_json_objects_keep_the_good_ones() {
             broken.push_str("\n{");
         }
         if n == 3 {
-            broken.push_str("\"type\": \"MODIFIED\", \"object\": {\"kind\": \"Pod\", \"metadata\": ");
-            broken.push_str("\n");
+            broken
+                .push_str("\"type\": \"MODIFIED\", \"object\": {\"kind\": \"Pod\", \"metadata\": ");
+            broken.push('\n');
             continue;
         }
         broken.push_str(o);
     }
     let cut = broken.len() - 40;
     std::fs::write(dir.path().join("pods.watch.json"), &broken[..cut]).unwrap();
-    for f in ["agentbroker-6c9f7d8b4-k2x7q.log", "agentbroker-5f7b9c6d8-p4m2z.log"] {
+    for f in [
+        "agentbroker-6c9f7d8b4-k2x7q.log",
+        "agentbroker-5f7b9c6d8-p4m2z.log",
+    ] {
         std::fs::copy(examples.join(f), dir.path().join(f)).unwrap();
     }
     // Gateway samples with a broken line and a hostile one.
     let samples = std::fs::read_to_string(examples.join("gateway-bot.jsonl")).unwrap();
     let mut lines: Vec<String> = samples.lines().map(str::to_string).collect();
     lines.insert(5, "{\"at\": \"2026-04-19T03:05:00Z\", \"bot\": \"AgentBroker\", \"gateway_bot\": {\"session_st".into());
-    lines.insert(9, "{\"at\": \"not a time\", \"bot\": 7, \"gateway_bot\": []}".into());
-    std::fs::write(dir.path().join("gateway-bot.jsonl"), lines.join("\n") + "\n").unwrap();
+    lines.insert(
+        9,
+        "{\"at\": \"not a time\", \"bot\": 7, \"gateway_bot\": []}".into(),
+    );
+    std::fs::write(
+        dir.path().join("gateway-bot.jsonl"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
 
     let r = replay(dir.path());
     let pods = input(&r, "pods.watch.json");
@@ -131,6 +151,12 @@ fn truncated_json_objects_keep_the_good_ones() {
         .iter()
         .map(|f| (f["kind"].as_str().unwrap(), f["pod"].as_str().unwrap()))
         .collect();
-    assert!(kinds.contains(&("silent_session", "agentbroker-5f7b9c6d8-p4m2z")), "{kinds:?}");
-    assert!(kinds.contains(&("concurrent_sessions", "agentbroker-5f7b9c6d8-p4m2z")), "{kinds:?}");
+    assert!(
+        kinds.contains(&("silent_session", "agentbroker-5f7b9c6d8-p4m2z")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("concurrent_sessions", "agentbroker-5f7b9c6d8-p4m2z")),
+        "{kinds:?}"
+    );
 }
