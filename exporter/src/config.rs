@@ -289,3 +289,67 @@ fn describe(e: figment::Error) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+mod discord_config_tests {
+    use super::*;
+
+    fn parse(toml: &str) -> Result<Config> {
+        let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(|e| Error::Config(describe(e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn err(toml: &str) -> String {
+        parse(toml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bots_and_discord_settings() {
+        let cfg = parse(
+            r#"
+            [[bot]]
+            name = "AgentBroker"
+            token_file = "/var/run/secrets/discord-bot-token/token"
+            [[bot]]
+            token_env = "DISCORD_TOKEN_TALLY"
+            [discord]
+            proxy = "127.0.0.1:8080"
+            use_http = true
+            poll_interval_secs = 30
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.bots.len(), 2);
+        assert_eq!(cfg.bots[1].name, None);
+        assert_eq!(cfg.discord.poll_interval_secs, 30);
+        assert_eq!(cfg.discord.request_timeout_secs, 10);
+        assert_eq!(cfg.discord.rejected_retry_secs, 3600);
+        assert!(Config::default().bots.is_empty());
+    }
+
+    #[test]
+    fn bad_bots_and_discord_settings_are_explained() {
+        let both = err("[[bot]]\nname = \"A\"\ntoken_file = \"/t\"\ntoken_env = \"T\"");
+        assert!(both.contains("both set"), "{both}");
+        let neither = err("[[bot]]\nname = \"A\"");
+        assert!(neither.contains("needs token_file"), "{neither}");
+        let dge = err("[[bot]]\ntoken_env = \"DGE_TOKEN\"");
+        assert!(dge.contains("DGE_ variables"), "{dge}");
+        let twice = err(
+            "[[bot]]\nname = \"A\"\ntoken_env = \"T\"\n[[bot]]\nname = \"a\"\ntoken_env = \"U\"",
+        );
+        assert!(twice.contains("configured twice"), "{twice}");
+        let fast = err("[discord]\npoll_interval_secs = 5");
+        assert!(fast.contains("at least 10"), "{fast}");
+        let hammer = err("[discord]\nrejected_retry_secs = 60");
+        assert!(hammer.contains("at least 3600"), "{hammer}");
+        let scheme = err("[discord]\nproxy = \"http://127.0.0.1:8080\"");
+        assert!(scheme.contains("host:port only"), "{scheme}");
+        let token = err("[[bot]]\nname = \"A\"\ntoken = \"abc\"");
+        assert!(token.contains("unknown field"), "{token}");
+    }
+}
