@@ -177,7 +177,9 @@ fn render_bot(
             f.kind.as_str(),
             f.since.format("%H:%M:%S"),
         );
-        let _ = writeln!(out, "      {}", f.explanation);
+        for l in wrap(&f.explanation, 96) {
+            let _ = writeln!(out, "      {l}");
+        }
         let _ = writeln!(out, "      what to do: {}", f.runbook);
         for e in f.evidence.iter().take(4) {
             let text: String = e.text.chars().take(140).collect();
@@ -190,6 +192,23 @@ fn render_bot(
         }
     }
     out.push('\n');
+}
+
+/// Word-wraps `text` at `width` columns.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let cur = lines.last_mut().expect("one line at least");
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_string());
+        } else {
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+    }
+    lines
 }
 
 fn fill(row: &mut [char], a: usize, b: usize, c: char) {
