@@ -140,6 +140,16 @@ pub fn log_change(c: &Change) {
         Change::Closed(f) => tracing::info!(
             kind = f.kind.as_str(), bot = %f.bot, pod = %f.pod, "finding closed"
         ),
+        Change::SessionStarted { session: s, .. } => tracing::debug!(
+            bot = %s.bot, namespace = %s.namespace, pod = %s.pod, shard = s.shard, "session started"
+        ),
+        Change::SessionUpdate { id, state, .. } => {
+            tracing::trace!(session = id, state = state.name(), "session update")
+        }
+        Change::SessionEnded { session: s } => tracing::debug!(
+            bot = %s.bot, namespace = %s.namespace, pod = %s.pod, shard = s.shard,
+            outcome = s.end.as_ref().map_or("", |e| e.outcome()), "session ended"
+        ),
     }
 }
 

@@ -114,6 +114,12 @@ fn print_change(c: &Change, sim0: chrono::DateTime<chrono::Utc>) {
     let (what, f, at) = match c {
         Change::Opened(f) => ("OPEN ", f, f.since),
         Change::Closed(f) => ("CLOSE", f, f.until.unwrap_or(f.since)),
+        // Sessions starting and ending are the traces' business, not the printed story's.
+        Change::SessionStarted { .. }
+        | Change::SessionUpdate { .. }
+        | Change::SessionEnded { .. } => {
+            return;
+        }
     };
     let rel = (at - sim0).num_seconds();
     let pod = if f.pod.is_empty() { "-" } else { &f.pod };

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
+use super::state::{Session, SessionState};
 use crate::observation::Timestamp;
 
 /// The kinds of finding (DESIGN.md). Their names are a contract with alerts and dashboards.
@@ -133,12 +134,34 @@ impl Finding {
     }
 }
 
-/// A finding opened or closed; sinks (the demo's printer, traces) consume these.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What changed since the last [`super::Engine::take_changes`]: a finding opened or closed, or
+/// a step in a session's life. Sinks (the daemon's log, the demo's printer, traces) consume
+/// these; every time in them comes from the observations.
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
     Opened(Finding),
     Closed(Finding),
+    /// A session became live (READY, RESUMED, or inferred from its first event).
+    SessionStarted {
+        session: Box<Session>,
+        /// The session of the same bot and shard this one takes over from: still live when
+        /// this one started, or ended within [`super::HANDOVER_WINDOW_SECS`] before.
+        predecessor: Option<u64>,
+        /// Whether that is a handover (a rollout, a restart: another pod or another run of the
+        /// pod) rather than a reconnect of the same process.
+        handover: bool,
+    },
+    /// A step of a live session (first event, resume, reconnect, pod terminating, ...).
+    SessionUpdate {
+        id: u64,
+        at: Timestamp,
+        state: SessionState,
+    },
+    /// A session ended (its `end`, `ended_at` and `live_until` are set).
+    SessionEnded {
+        session: Box<Session>,
+    },
 }
 
 /// What a detector asserts right now about one subject.
@@ -250,6 +273,11 @@ impl Book {
             }
         }
         keys
+    }
+
+    /// Queues a session change, in order with the findings' changes.
+    pub fn record(&mut self, c: Change) {
+        self.changes.push(c);
     }
 
     pub fn take_changes(&mut self) -> Vec<Change> {

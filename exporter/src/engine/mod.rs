@@ -17,7 +17,7 @@ pub use bot::{BotState, Histogram, OVERLAP_BUCKETS};
 pub use config::EngineConfig;
 pub use findings::{Change, Evidence, Finding, Kind, Severity};
 pub use snapshot::{BotView, SessionSeries, Snapshot};
-pub use state::{EndReason, Instance, Risk, Session};
+pub use state::{EndReason, Instance, Risk, Session, SessionState};
 
 use bot::LogIdentify;
 use findings::{Assertion, Book, Key};
@@ -29,6 +29,10 @@ use crate::observation::{
 
 /// Gateway close codes Discord documents as not to be retried.
 pub const FATAL_CLOSE_CODES: [u16; 6] = [4004, 4010, 4011, 4012, 4013, 4014];
+
+/// A session of the same bot and shard that ended at most this long before a new one started
+/// is the new one's predecessor (a handover: a rollout, a restart, scale 0 then 1).
+pub const HANDOVER_WINDOW_SECS: i64 = 1800;
 
 /// Ended sessions kept per pod beyond the open ones (older ones are folded into counters).
 const MAX_ENDED_SESSIONS_PER_POD: usize = 16;
@@ -124,6 +128,18 @@ impl Engine {
     /// a longer gap), then finishes: what `replay` does. Finding times come from the
     /// observations, so the tick step only bounds how late a time-driven finding is noticed.
     pub fn run_to_end(&mut self, observations: impl IntoIterator<Item = Observation>) {
+        self.run_to_end_with(observations, |e| {
+            e.take_changes();
+        });
+    }
+
+    /// [`Engine::run_to_end`], calling `after` after every observation and tick (and at the
+    /// end), so a sink can take the changes as they happen.
+    pub fn run_to_end_with(
+        &mut self,
+        observations: impl IntoIterator<Item = Observation>,
+        mut after: impl FnMut(&mut Engine),
+    ) {
         let mut last_tick: Option<Timestamp> = None;
         for o in observations {
             let from = last_tick.or(self.now).unwrap_or(o.at);
@@ -131,6 +147,7 @@ impl Engine {
             let mut t = from + step;
             while t < o.at {
                 self.tick(t);
+                after(self);
                 last_tick = Some(t);
                 t += step;
             }
@@ -138,8 +155,10 @@ impl Engine {
                 last_tick = Some(o.at);
             }
             self.observe(o);
+            after(self);
         }
         self.finish();
+        after(self);
     }
 
     /// Findings opened or closed since the last call.
@@ -235,8 +254,15 @@ impl Engine {
                         _ => s.events == 0 && at - s.ready_at < TimeDelta::seconds(10),
                     };
                     if same && !s.inferred {
-                        if s.session_id.is_none() {
-                            s.session_id = session_id;
+                        if s.session_id.is_none()
+                            && let Some(sid) = session_id
+                        {
+                            s.session_id = Some(sid.clone());
+                            self.book.record(Change::SessionUpdate {
+                                id,
+                                at,
+                                state: SessionState::SessionId { session_id: sid },
+                            });
                         }
                         if s.bot != bot && s.events == 0 {
                             s.bot = bot.clone();
@@ -248,11 +274,12 @@ impl Engine {
                 self.instances.get_mut(&key).expect("resolved").identified = false;
                 self.start_session(&key, &bot, shard, at, session_id, false, evidence);
             }
-            SessionEvent::Resumed => {
-                if self.current(&key, shard).is_none() {
+            SessionEvent::Resumed => match self.current(&key, shard) {
+                None => {
                     self.start_session(&key, &bot, shard, at, None, true, evidence);
                 }
-            }
+                Some(id) => self.update(id, at, SessionState::Resumed),
+            },
             SessionEvent::Dispatch { .. } => {
                 let id = match current {
                     Some(id) => id,
@@ -260,10 +287,19 @@ impl Engine {
                 };
                 self.on_dispatch(id, at, evidence);
             }
-            SessionEvent::HeartbeatAck | SessionEvent::Reconnecting => {}
+            SessionEvent::HeartbeatAck => {}
+            SessionEvent::Reconnecting => {
+                if let Some(id) = self.current(&key, shard) {
+                    self.update(id, at, SessionState::Reconnecting { code: None });
+                }
+            }
             SessionEvent::InvalidSession { resumable } => {
-                if !resumable && let Some(id) = self.current(&key, shard) {
-                    self.end_session(id, at, EndReason::Invalidated, false);
+                if let Some(id) = self.current(&key, shard) {
+                    if resumable {
+                        self.update(id, at, SessionState::Reconnecting { code: None });
+                    } else {
+                        self.end_session(id, at, EndReason::Invalidated, false);
+                    }
                 }
             }
             SessionEvent::Closed { code } => {
@@ -281,7 +317,11 @@ impl Engine {
                         }
                     }
                     // Other closes are followed by a resume or a new READY.
-                    _ => {}
+                    _ => {
+                        if let Some(id) = self.current(&key, shard) {
+                            self.update(id, at, SessionState::Reconnecting { code });
+                        }
+                    }
                 }
             }
             SessionEvent::Fatal { reason, code } => {
@@ -291,10 +331,12 @@ impl Engine {
                 self.on_fatal(&key, &bot, at, reason, code, evidence);
             }
             SessionEvent::ShuttingDown => {
-                self.instances
-                    .get_mut(&key)
-                    .expect("resolved")
-                    .clean_shutdown = true;
+                let inst = self.instances.get_mut(&key).expect("resolved");
+                inst.clean_shutdown = true;
+                let ids: Vec<u64> = inst.current.values().copied().collect();
+                for id in ids {
+                    self.update(id, at, SessionState::ShuttingDown);
+                }
             }
             SessionEvent::Stopped => {
                 let inst = self.instances.get_mut(&key).expect("resolved");
@@ -378,6 +420,34 @@ impl Engine {
         });
     }
 
+    /// Records a step of a session's life for the sinks.
+    fn update(&mut self, id: u64, at: Timestamp, state: SessionState) {
+        self.book.record(Change::SessionUpdate { id, at, state });
+    }
+
+    /// The session a new one of `bot` and `shard` on `key` takes over from: the latest still
+    /// live or ended within [`HANDOVER_WINDOW_SECS`]; and whether that is a handover (another
+    /// pod, or another run of this pod) rather than a reconnect.
+    fn predecessor(
+        &self,
+        key: &PodKey,
+        bot: &str,
+        shard: u32,
+        at: Timestamp,
+    ) -> Option<(u64, bool)> {
+        let window = TimeDelta::seconds(HANDOVER_WINDOW_SECS);
+        let p = self
+            .sessions
+            .values()
+            .filter(|o| o.bot == bot && o.shard == shard && o.ready_at <= at)
+            .filter(|o| o.is_live(at) || o.ended_at.is_some_and(|e| at - e <= window))
+            .max_by_key(|o| (o.ready_at, o.id))?;
+        let handover = p.namespace != key.0
+            || p.pod != key.1
+            || matches!(p.end, Some(EndReason::PodEnded { .. }));
+        Some((p.id, handover))
+    }
+
     fn current(&self, key: &PodKey, shard: u32) -> Option<u64> {
         self.instances.get(key)?.current.get(&shard).copied()
     }
@@ -396,6 +466,7 @@ impl Engine {
         if let Some(prev) = self.current(key, shard) {
             self.end_session(prev, at, EndReason::Replaced, false);
         }
+        let predecessor = self.predecessor(key, bot, shard, at);
         let mut risks = Vec::new();
         if !inferred {
             for o in self.sessions.values() {
@@ -439,6 +510,11 @@ impl Engine {
             silent_since: None,
             evidence: vec![evidence],
         };
+        self.book.record(Change::SessionStarted {
+            session: Box::new(session.clone()),
+            predecessor: predecessor.map(|p| p.0),
+            handover: predecessor.is_some_and(|p| p.1),
+        });
         self.sessions.insert(id, session);
         // A session of this bot is ready again: refusals are over.
         for k in self.book.active_keys(Kind::FatalClose) {
@@ -466,6 +542,13 @@ impl Engine {
         {
             let s = self.sessions.get_mut(&id).expect("exists");
             s.events += 1;
+            if s.events == 1 {
+                self.book.record(Change::SessionUpdate {
+                    id,
+                    at,
+                    state: SessionState::FirstEvent,
+                });
+            }
             s.last_event_at = Some(s.last_event_at.map_or(at, |l| l.max(at)));
             if others.is_empty() {
                 s.proven = true;
@@ -501,6 +584,13 @@ impl Engine {
                         events: 1,
                         last_at: at,
                     });
+                    self.book.record(Change::SessionUpdate {
+                        id: o,
+                        at,
+                        state: SessionState::PredecessorActive {
+                            other_pod: pod.clone(),
+                        },
+                    });
                 }
                 if other.events == 0 && other.evidence.len() < MAX_SESSION_EVIDENCE {
                     other.evidence.push(evidence.clone());
@@ -533,6 +623,8 @@ impl Engine {
         s.live_until = Some(if lingering { at + linger } else { at });
         let (bot, shard, ns, pod) = (s.bot.clone(), s.shard, s.namespace.clone(), s.pod.clone());
         let silent = s.silent_since.take().is_some();
+        let ended = Box::new(s.clone());
+        self.book.record(Change::SessionEnded { session: ended });
         if let Some(inst) = self.instances.get_mut(&(ns.clone(), pod.clone()))
             && inst.current.get(&shard) == Some(&id)
         {
@@ -626,8 +718,15 @@ impl Engine {
             }
             InstanceChange::Ready => inst.ready_at = Some(at),
             InstanceChange::Terminating { grace } => {
+                let first = inst.terminating_at.is_none();
                 inst.terminating_at = Some(inst.terminating_at.map_or(at, |t| t.min(at)));
                 inst.grace = grace.or(inst.grace);
+                if first {
+                    let ids: Vec<u64> = inst.current.values().copied().collect();
+                    for id in ids {
+                        self.update(id, at, SessionState::PodTerminating { grace });
+                    }
+                }
             }
             InstanceChange::Exited { code, .. } => {
                 if inst.exited_at.is_some() && inst.runs.last().is_some_and(|r| r.1.is_some()) {

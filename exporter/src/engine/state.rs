@@ -23,6 +23,20 @@ pub enum EndReason {
     PodEnded { code: Option<i32>, clean: bool },
 }
 
+impl EndReason {
+    /// A short word for it (a span's `outcome`).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            EndReason::Closed { .. } => "closed",
+            EndReason::Fatal { .. } => "fatal",
+            EndReason::Invalidated => "invalidated",
+            EndReason::Replaced => "replaced",
+            EndReason::PodEnded { clean: true, .. } => "pod_ended",
+            EndReason::PodEnded { clean: false, .. } => "pod_ended_unclean",
+        }
+    }
+}
+
 /// Why a session's silence is suspicious (DESIGN.md, `silent_session`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "risk", rename_all = "snake_case")]
@@ -37,6 +51,42 @@ pub enum Risk {
     },
     /// Discord counted an identify the logs do not explain around this session's start.
     UnexplainedIdentify,
+}
+
+/// A step in a live session's life, for [`super::Change::SessionUpdate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SessionState {
+    /// Its READY named the session id (after the session was already known).
+    SessionId { session_id: String },
+    /// Its first event (a dispatch) arrived: the session proved it is connected.
+    FirstEvent,
+    /// An older session of the bot received an event after this one connected (the first
+    /// time per other pod).
+    PredecessorActive { other_pod: String },
+    /// The connection dropped and the library tries to resume (a non-clean close, an
+    /// invalid-but-resumable session, a logged reconnect).
+    Reconnecting { code: Option<u16> },
+    /// The session resumed.
+    Resumed,
+    /// Its pod started terminating.
+    PodTerminating { grace: Option<u64> },
+    /// The bot logged the start of a graceful shutdown.
+    ShuttingDown,
+}
+
+impl SessionState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionState::SessionId { .. } => "session_id",
+            SessionState::FirstEvent => "first_event",
+            SessionState::PredecessorActive { .. } => "predecessor_active",
+            SessionState::Reconnecting { .. } => "reconnecting",
+            SessionState::Resumed => "resumed",
+            SessionState::PodTerminating { .. } => "pod_terminating",
+            SessionState::ShuttingDown => "shutting_down",
+        }
+    }
 }
 
 /// One gateway session, from READY (or the first sign of it) to its end.

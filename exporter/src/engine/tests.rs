@@ -494,3 +494,153 @@ fn log_lines_before_the_pod_object_join_its_namespace() {
     assert_eq!(snap.series[0].namespace, NS);
     assert_eq!(sim.engine.instances().count(), 1);
 }
+
+/// Session lifecycle changes, in order, as (what, pod) pairs; findings as their kind.
+fn lifecycle(changes: &[Change]) -> Vec<(String, String)> {
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Opened(f) => (format!("opened {}", f.kind.as_str()), f.pod.clone()),
+            Change::Closed(f) => (format!("closed {}", f.kind.as_str()), f.pod.clone()),
+            Change::SessionStarted { session, .. } => ("started".into(), session.pod.clone()),
+            Change::SessionUpdate { state, .. } => (state.name().into(), String::new()),
+            Change::SessionEnded { session } => (
+                format!("ended {}", session.end.as_ref().unwrap().outcome()),
+                session.pod.clone(),
+            ),
+        })
+        .collect()
+}
+
+#[test]
+fn session_changes_tell_the_handover() {
+    let mut sim = incident();
+    let changes = sim.engine.take_changes();
+    let seq = lifecycle(&changes);
+    let pos = |what: &str, pod: &str| {
+        seq.iter()
+            .position(|(w, p)| w == what && (pod.is_empty() || p == pod))
+            .unwrap_or_else(|| panic!("{what} {pod} missing in {seq:?}"))
+    };
+    let started_old = pos("started", OLD);
+    let started_new = pos("started", NEW);
+    assert!(started_old < pos("first_event", "") && pos("first_event", "") < started_new);
+    assert!(started_new < pos("opened concurrent_sessions", NEW));
+    assert!(started_new < pos("pod_terminating", ""));
+    assert!(pos("pod_terminating", "") < pos("shutting_down", ""));
+    assert!(pos("shutting_down", "") < pos("ended closed", OLD));
+    assert!(pos("ended closed", OLD) < pos("opened silent_session", NEW));
+
+    // The new session names its predecessor, and it is a handover (another pod).
+    let ids: Vec<(u64, Option<u64>, bool)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::SessionStarted {
+                session,
+                predecessor,
+                handover,
+            } => Some((session.id, *predecessor, *handover)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0].1, None);
+    assert_eq!(ids[1].1, Some(ids[0].0));
+    assert!(ids[1].2);
+    // The old pod kept receiving events after the new session connected: said once, of the
+    // new session.
+    let predecessor_active: Vec<_> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::SessionUpdate {
+                id,
+                state: SessionState::PredecessorActive { other_pod },
+                ..
+            } => Some((*id, other_pod.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(predecessor_active, vec![(ids[1].0, OLD.to_string())]);
+    // One first event per session that received any: the new one never did.
+    let firsts = changes
+        .iter()
+        .filter(|c| {
+            matches!(
+                c,
+                Change::SessionUpdate {
+                    state: SessionState::FirstEvent,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(firsts, 1);
+    // Times come from the observations.
+    let ended = changes
+        .iter()
+        .find_map(|c| match c {
+            Change::SessionEnded { session } => Some(session.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(ended.ended_at, Some(sim.at(3615.6)));
+    assert!(sim.engine.take_changes().is_empty());
+}
+
+#[test]
+fn reconnect_on_the_same_pod_is_not_a_handover_and_restart_is() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.traffic(&[OLD], 10.0, 100.0, 20.0);
+    sim.log(100.0, OLD, None, SessionEvent::Closed { code: Some(4000) });
+    sim.log(101.0, OLD, None, SessionEvent::Resumed);
+    sim.log(
+        200.0,
+        OLD,
+        None,
+        SessionEvent::Ready {
+            session_id: Some("b".into()),
+        },
+    );
+    sim.pod(
+        300.0,
+        OLD,
+        InstanceChange::Exited {
+            code: Some(137),
+            reason: None,
+        },
+    );
+    sim.pod(310.0, OLD, InstanceChange::Running);
+    sim.log(
+        315.0,
+        OLD,
+        None,
+        SessionEvent::Ready {
+            session_id: Some("c".into()),
+        },
+    );
+    let changes = sim.engine.take_changes();
+    let seq = lifecycle(&changes);
+    assert!(seq.iter().any(|(w, _)| w == "reconnecting"), "{seq:?}");
+    assert!(seq.iter().any(|(w, _)| w == "resumed"), "{seq:?}");
+    assert!(seq.iter().any(|(w, _)| w == "ended replaced"), "{seq:?}");
+    assert!(
+        seq.iter().any(|(w, _)| w == "ended pod_ended_unclean"),
+        "{seq:?}"
+    );
+    let starts: Vec<(Option<u64>, bool)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::SessionStarted {
+                predecessor,
+                handover,
+                ..
+            } => Some((*predecessor, *handover)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        starts,
+        vec![(None, false), (Some(1), false), (Some(2), true)]
+    );
+}
