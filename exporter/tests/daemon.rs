@@ -267,6 +267,14 @@ fn check_config_explains_what_is_wrong_and_where() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mine"), "names the rule: {err}");
+    // Environment overrides are checked like the file.
+    let out = std::process::Command::new(exporter::BIN)
+        .arg("check-config")
+        .env("DGE_LISTEN", "not an address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
     std::fs::write(&bad, "[[file]]\npath = \"/var/log/*.log\"\n").unwrap();
     let out = exporter::run(&["check-config", bad.to_str().unwrap()]);
     assert!(
@@ -275,4 +283,41 @@ fn check_config_explains_what_is_wrong_and_where() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("config OK"));
+}
+
+/// SIGTERM stops the daemon cleanly (exit 0), flushing its recording.
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("exporter.toml");
+    std::fs::write(&config, "").unwrap();
+    let record = dir.path().join("record.jsonl");
+    let mut daemon = Exporter::start(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.child.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(s) = daemon.child.exited() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit}: {}", daemon.output());
+    assert!(daemon.output().contains("shutting down"));
 }

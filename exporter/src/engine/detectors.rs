@@ -141,7 +141,7 @@ impl Engine {
             let a = Assertion {
                 key: session_key(Kind::DuplicateDelivery, newer),
                 since,
-                severity: Severity::Warning,
+                severity: Severity::Critical,
                 explanation: format!(
                     "Pods {} and {} both receive {}'s events on shard {} ({} and {} events since {}), \
                      so the bot handles each event twice and answers twice.",
