@@ -194,7 +194,11 @@ pub fn demo_fleet(r: Timestamp, horizon: f64) -> Vec<(Timestamp, super::Artifact
 }
 
 /// A recorded example: folder name, how its logs are captured, its artifacts.
-pub type Example = (&'static str, super::LogCapture, Vec<(Timestamp, super::Artifact)>);
+pub type Example = (
+    &'static str,
+    super::LogCapture,
+    Vec<(Timestamp, super::Artifact)>,
+);
 
 /// Every recorded example.
 pub fn examples(r: Timestamp) -> Vec<Example> {
