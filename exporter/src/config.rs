@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::sources::kube_json::PodAttribution;
+use crate::sources::kubernetes::KubernetesConfig;
 use crate::sources::logs::{Placement, Rule};
 
 /// The whole configuration.
@@ -41,6 +42,8 @@ pub struct Config {
     pub bots: Vec<BotConfig>,
     /// How Discord is reached and polled.
     pub discord: DiscordConfig,
+    /// The live Kubernetes sources (pod watch, pod logs); absent: off.
+    pub kubernetes: Option<KubernetesConfig>,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             rule_placement: Placement::After,
             bots: Vec::new(),
             discord: DiscordConfig::default(),
+            kubernetes: None,
         }
     }
 }
@@ -180,6 +184,9 @@ impl Config {
             }
             glob::Pattern::new(&f.path)
                 .map_err(|e| Error::Config(format!("file {:?}: {e}", f.path)))?;
+        }
+        if let Some(k) = &self.kubernetes {
+            k.validate().map_err(Error::Config)?;
         }
         self.validate_discord()
     }

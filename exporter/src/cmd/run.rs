@@ -54,6 +54,12 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         ));
     }
     spawn_discord(&cfg, tx.clone(), &shared, shutdown.clone());
+    // The pod watch and pod logs ([kubernetes]); ready once listed and read back.
+    let kube = crate::sources::kubernetes::spawn(&cfg, tx.clone(), &shared, shutdown.clone())?;
+    let kube_task = kube.map(|k| {
+        firsts.push(k.ready);
+        k.task
+    });
     drop(tx);
     let ready_shared = shared.clone();
     tokio::spawn(async move {
@@ -77,6 +83,10 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     engine
         .await
         .map_err(|e| crate::Error::Other(format!("engine task: {e}")))??;
+    if let Some(t) = kube_task {
+        // Node mode saves its log positions on the way out.
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
     Ok(())
 }
 

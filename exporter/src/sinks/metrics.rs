@@ -77,6 +77,11 @@ impl Metrics {
         }
     }
 
+    /// Adds a source's own metrics (the Kubernetes sources' stream and pod gauges).
+    pub fn register(&self, c: Box<dyn Collector>) -> prometheus::Result<()> {
+        self.registry.register(c)
+    }
+
     /// Counts one line outcome of a source.
     pub fn count_lines(&self, source: &str, outcome: &str, n: u64) {
         if n > 0 {

@@ -4,6 +4,7 @@
 pub mod discord;
 pub mod files;
 pub mod kube_json;
+pub mod kubernetes;
 pub mod lines;
 pub mod logs;
 pub mod replay;

@@ -285,6 +285,12 @@ impl LogStream {
         self.framer.last_at()
     }
 
+    /// Whether a CRI partial (`P`) line is waiting for its end: the bytes read so far are not
+    /// all accounted for (a positions file must not move past the partial's start).
+    pub fn has_pending(&self) -> bool {
+        self.framer.has_pending()
+    }
+
     /// Feed one raw line (no trailing newline; a trailing `\r` is dropped). Pushes 0..1
     /// Observations and returns the line's outcome. A CRI `P` part is `Ignored` (counted in
     /// `partial` too); the line that completes it carries the joined line's outcome.

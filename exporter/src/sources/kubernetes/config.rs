@@ -1,0 +1,123 @@
+//! `[kubernetes]`: which pods are the bots, how their logs are read.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sources::kube_json::PodAttribution;
+
+/// Where the bots' logs come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One exporter for the cluster: watch the pods, stream their logs through the API server.
+    #[default]
+    Cluster,
+    /// One exporter per node (a DaemonSet): watch this node's pods, read the kubelet's CRI log
+    /// files under `log_root`.
+    Node,
+}
+
+/// `[kubernetes]`. Present: the pod watch (and, by `mode`, the pod logs) are sources of `run`.
+///
+/// The API server and credentials come from kube's own config loading: `KUBECONFIG`, then
+/// `~/.kube/config`, then the in-cluster service account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubernetesConfig {
+    pub mode: Mode,
+    /// Namespaces to watch; empty: every namespace (needs the ClusterRole).
+    pub namespaces: Vec<String>,
+    /// Label selector of the bots' pods (`app.kubernetes.io/component=discord-bot`).
+    pub label_selector: Option<String>,
+    /// How a pod maps to a bot; unset: the top-level `[attribution]`.
+    pub attribution: Option<PodAttribution>,
+    /// This node's name (node mode); unset: the environment variable `node_name_env`.
+    pub node_name: Option<String>,
+    /// The environment variable holding the node name (the downward API's `spec.nodeName`).
+    pub node_name_env: String,
+    /// The kubelet's pod log directory (node mode).
+    pub log_root: PathBuf,
+    /// Where node mode remembers how far each log file was read, so that a restart neither
+    /// re-reads nor skips lines; unset: every start reads the files from their beginning.
+    pub positions_file: Option<PathBuf>,
+    /// Concurrent pod log streams (cluster mode); the containers beyond it wait their turn.
+    pub max_log_streams: usize,
+    /// Lines read back from a container's log on first sight (cluster mode: `tailLines`), so
+    /// the sessions already live are known before the next rollout.
+    pub readback_lines: u64,
+    /// How often node mode looks at the log files, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Cluster,
+            namespaces: Vec::new(),
+            label_selector: None,
+            attribution: None,
+            node_name: None,
+            node_name_env: "NODE_NAME".into(),
+            log_root: PathBuf::from("/var/log/pods"),
+            positions_file: None,
+            max_log_streams: 200,
+            readback_lines: 5000,
+            poll_ms: 250,
+        }
+    }
+}
+
+impl KubernetesConfig {
+    /// Checks what serde cannot (the node name is resolved at start, not here: `check-config`
+    /// runs where the downward API does not).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_log_streams == 0 {
+            return Err("kubernetes.max_log_streams must be at least 1".into());
+        }
+        if self.poll_ms == 0 {
+            return Err("kubernetes.poll_ms must be at least 1".into());
+        }
+        if i64::try_from(self.readback_lines).is_err() {
+            return Err("kubernetes.readback_lines is too large".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for ns in &self.namespaces {
+            if ns.is_empty() || ns.contains('/') {
+                return Err(format!("kubernetes.namespaces: {ns:?} is not a namespace"));
+            }
+            if !seen.insert(ns) {
+                return Err(format!("kubernetes.namespaces: {ns:?} listed twice"));
+            }
+        }
+        if let Some(s) = &self.label_selector
+            && s.trim().is_empty()
+        {
+            return Err("kubernetes.label_selector is empty (leave it unset for every pod)".into());
+        }
+        if self.mode == Mode::Node && self.node_name.is_none() && self.node_name_env.is_empty() {
+            return Err("kubernetes: node mode needs node_name or node_name_env".into());
+        }
+        Ok(())
+    }
+
+    /// The node name in node mode: `node_name`, else the environment variable.
+    pub fn resolve_node_name(&self) -> Result<String, String> {
+        if let Some(n) = self.node_name.as_ref().filter(|n| !n.is_empty()) {
+            return Ok(n.clone());
+        }
+        match std::env::var(&self.node_name_env) {
+            Ok(n) if !n.trim().is_empty() => Ok(n.trim().to_owned()),
+            _ => Err(format!(
+                "kubernetes: node mode needs this node's name: set node_name, or ${} (the \
+                 downward API's spec.nodeName)",
+                self.node_name_env
+            )),
+        }
+    }
+
+    /// The pod attribution in force: this section's, else the top-level one.
+    pub fn attribution_or<'a>(&'a self, top: &'a PodAttribution) -> &'a PodAttribution {
+        self.attribution.as_ref().unwrap_or(top)
+    }
+}

@@ -1,0 +1,372 @@
+//! Live Kubernetes sources: the pod lifecycle from a watch, the bots' logs from the API server
+//! (cluster mode) or from the kubelet's files (node mode).
+//!
+//! One task runs the pod watch (kube-runtime's `watcher`: list, then watch from the list's
+//! resourceVersion with bookmarks; a cut watch resumes, `410 Gone` re-lists) and feeds a
+//! [`PodSet`], which turns pods into `Instance` observations once per transition and tells the
+//! log side what changed:
+//!
+//! - cluster mode: [`streams`] follows each bot container's log through the API server;
+//! - node mode (a DaemonSet): the watch is limited to `spec.nodeName` = this node, and
+//!   [`node`] reads `<log_root>/<ns>_<pod>_<uid>/<container>/*.log` with a positions file.
+//!
+//! Health: `source_up{source="kubernetes"}` (the watch) and `{source="kubernetes:logs"}`, with
+//! details in `/healthz`; the stream bound and counts in
+//! `discord_gateway_exporter_kubernetes_log_streams{state}`.
+
+pub mod config;
+mod dedup;
+mod metrics;
+mod node;
+mod pods;
+mod streams;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub use config::{KubernetesConfig, Mode};
+pub use dedup::{Dedup, line_time};
+pub use metrics::KubeMetrics;
+pub use node::NodeLogs;
+pub use pods::{PodInfo, PodSet, PodSetStats, RunInfo};
+
+use crate::config::Config;
+use crate::daemon;
+use crate::error::{Error, Result};
+use crate::observation::Observation;
+use crate::sinks::http::Shared;
+use crate::sources::kube_json::PodAttribution;
+use crate::sources::logs::{CompiledProfile, Outcome};
+
+/// The pod watch's source name (observations, `source_up`).
+pub const SOURCE: &str = "kubernetes";
+/// The pod logs' source name (both modes).
+pub const LOGS_SOURCE: &str = "kubernetes:logs";
+
+/// Pods deleted longer ago than this are forgotten by the tracker.
+const FORGET_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+/// Readiness does not wait longer than this for the first list and read-back.
+const READY_AT_MOST: Duration = Duration::from_secs(60);
+
+/// A started source: `ready` fires once the first list is done and the logs read back (or
+/// after a minute at most); `task` ends after shutdown (node mode saves its positions first).
+pub struct Started {
+    pub ready: oneshot::Receiver<()>,
+    pub task: JoinHandle<()>,
+}
+
+/// Everything the source task needs, resolved from the config.
+#[derive(Clone)]
+pub struct Settings {
+    pub cfg: KubernetesConfig,
+    pub attribution: PodAttribution,
+    pub profile: Arc<CompiledProfile>,
+    pub max_line_bytes: usize,
+    /// Node mode: this node.
+    pub node_name: Option<String>,
+}
+
+impl Settings {
+    /// `None` without a `[kubernetes]` section.
+    pub fn from_config(cfg: &Config) -> Result<Option<Self>> {
+        let Some(k) = &cfg.kubernetes else {
+            return Ok(None);
+        };
+        let node_name = match k.mode {
+            Mode::Node => Some(k.resolve_node_name().map_err(Error::Config)?),
+            Mode::Cluster => None,
+        };
+        Ok(Some(Self {
+            cfg: k.clone(),
+            attribution: k.attribution_or(&cfg.attribution).clone(),
+            profile: cfg.compile_profile(&cfg.profile)?,
+            max_line_bytes: cfg.max_line_bytes,
+            node_name,
+        }))
+    }
+}
+
+/// Starts the source (`None` without a `[kubernetes]` section).
+pub fn spawn(
+    cfg: &Config,
+    tx: mpsc::Sender<Observation>,
+    shared: &Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Option<Started>> {
+    let Some(settings) = Settings::from_config(cfg)? else {
+        return Ok(None);
+    };
+    let (ready_tx, ready) = oneshot::channel();
+    let task = tokio::spawn(run(settings, tx, shared.clone(), shutdown, ready_tx));
+    Ok(Some(Started { ready, task }))
+}
+
+/// Where the pod logs go.
+enum Logs {
+    Cluster(streams::Streams),
+    Node(NodeLogs),
+}
+
+/// Health of one source, sent when it changes.
+struct Health {
+    source: &'static str,
+    last: Option<(bool, String)>,
+}
+
+impl Health {
+    fn new(source: &'static str) -> Self {
+        Self { source, last: None }
+    }
+
+    async fn report(&mut self, tx: &mpsc::Sender<Observation>, up: bool, detail: String) {
+        if self.last.as_ref() == Some(&(up, detail.clone())) {
+            return;
+        }
+        if !up {
+            tracing::warn!(source = self.source, %detail, "source down");
+        }
+        let _ = tx
+            .send(daemon::health(
+                chrono::Utc::now(),
+                self.source,
+                up,
+                detail.clone(),
+            ))
+            .await;
+        self.last = Some((up, detail));
+    }
+}
+
+async fn run(
+    s: Settings,
+    tx: mpsc::Sender<Observation>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    ready_tx: oneshot::Sender<()>,
+) {
+    let metrics = KubeMetrics::new(&shared);
+    let mut ready_tx = Some(ready_tx);
+    let started = tokio::time::Instant::now();
+    let mut pods_health = Health::new(SOURCE);
+    let mut logs_health = Health::new(LOGS_SOURCE);
+
+    let client = loop {
+        match kube::Client::try_default().await {
+            Ok(c) => break c,
+            Err(e) => {
+                pods_health
+                    .report(
+                        &tx,
+                        false,
+                        format!(
+                            "no Kubernetes client (KUBECONFIG, ~/.kube/config or in-cluster): {e}"
+                        ),
+                    )
+                    .await;
+                if let Some(r) = ready_tx.take() {
+                    let _ = r.send(());
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => continue,
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    };
+
+    let mut wc = watcher::Config::default();
+    if let Some(sel) = &s.cfg.label_selector {
+        wc = wc.labels(sel);
+    }
+    if let Some(node) = &s.node_name {
+        wc = wc.fields(&format!("spec.nodeName={node}"));
+    }
+    let ar = ApiResource::erase::<Pod>(&());
+    let apis: Vec<Api<DynamicObject>> = if s.cfg.namespaces.is_empty() {
+        vec![Api::all_with(client.clone(), &ar)]
+    } else {
+        s.cfg
+            .namespaces
+            .iter()
+            .map(|ns| Api::namespaced_with(client.clone(), ns, &ar))
+            .collect()
+    };
+    let groups = apis.len();
+    let mut events = futures::stream::select_all(apis.into_iter().enumerate().map(|(i, api)| {
+        watcher(api, wc.clone())
+            .default_backoff()
+            .map(move |e| (i, e))
+            .boxed()
+    }));
+
+    let catching_up = Arc::new(AtomicUsize::new(0));
+    let mut logs = match s.cfg.mode {
+        Mode::Cluster => {
+            metrics.streams_max.set(s.cfg.max_log_streams as i64);
+            Logs::Cluster(streams::Streams::new(
+                Arc::new(streams::Ctx {
+                    client: client.clone(),
+                    tx: tx.clone(),
+                    shared: shared.clone(),
+                    metrics: metrics.clone(),
+                    profile: s.profile.clone(),
+                    max_line_bytes: s.max_line_bytes,
+                    readback_lines: i64::try_from(s.cfg.readback_lines).unwrap_or(i64::MAX),
+                    slots: Arc::new(Semaphore::new(s.cfg.max_log_streams)),
+                    max_streams: s.cfg.max_log_streams,
+                    catching_up: catching_up.clone(),
+                }),
+                shutdown.clone(),
+            ))
+        }
+        Mode::Node => Logs::Node(NodeLogs::new(
+            s.cfg.log_root.clone(),
+            s.profile.clone(),
+            s.max_line_bytes,
+            s.cfg.positions_file.clone(),
+        )),
+    };
+
+    let mut set = PodSet::new(s.attribution.clone(), SOURCE);
+    let mut listing: HashSet<usize> = (0..groups).collect();
+    let mut watch_error: Option<String> = None;
+    let period = match s.cfg.mode {
+        Mode::Cluster => Duration::from_secs(1),
+        Mode::Node => Duration::from_millis(s.cfg.poll_ms),
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut out: Vec<Observation> = Vec::new();
+    let mut polled_after_list = false;
+    loop {
+        tokio::select! {
+            ev = events.next() => {
+                let Some((group, ev)) = ev else { break };
+                match ev {
+                    Ok(watcher::Event::Init) => {
+                        set.init(group);
+                        metrics.lists.inc();
+                    }
+                    Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o)) => {
+                        watch_error = None;
+                        apply(&mut set, &mut logs, group, &o, false, &mut out);
+                    }
+                    Ok(watcher::Event::Delete(o)) => {
+                        watch_error = None;
+                        apply(&mut set, &mut logs, group, &o, true, &mut out);
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        watch_error = None;
+                        for info in set.init_done(group, &mut out) {
+                            logs.update(&info);
+                        }
+                        listing.remove(&group);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "pod watch error");
+                        watch_error = Some(e.to_string());
+                    }
+                }
+                for o in out.drain(..) {
+                    if tx.send(o).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if let Logs::Node(n) = &mut logs {
+                    let mut polled = Vec::new();
+                    let p = tokio::task::block_in_place(|| n.poll(&mut polled));
+                    let m = &shared.metrics;
+                    m.count_lines(LOGS_SOURCE, Outcome::Matched.as_str(), p.stats.matched);
+                    m.count_lines(LOGS_SOURCE, Outcome::Ignored.as_str(), p.stats.ignored);
+                    m.count_lines(LOGS_SOURCE, Outcome::Malformed.as_str(), p.stats.malformed);
+                    for o in polled {
+                        if tx.send(o).await.is_err() {
+                            return;
+                        }
+                    }
+                    if listing.is_empty() {
+                        polled_after_list = true;
+                    }
+                    let up = p.stats.errors.is_empty();
+                    let detail = if up {
+                        format!("{} file(s) of {} pod(s) on node {}", p.files, n.len(),
+                            s.node_name.as_deref().unwrap_or(""))
+                    } else {
+                        p.stats.errors.join("; ")
+                    };
+                    logs_health.report(&tx, up, detail).await;
+                }
+                if let Logs::Cluster(st) = &logs {
+                    let c = st.counts();
+                    metrics.streams.with_label_values(&["active"]).set(c.active as i64);
+                    metrics.streams.with_label_values(&["waiting"]).set(c.waiting as i64);
+                    metrics.streams.with_label_values(&["failing"]).set(c.failing as i64);
+                    let detail = format!(
+                        "{} log stream(s) open (max {}), {} waiting for a slot, {} failing, {} idle",
+                        c.active, st.max(), c.waiting, c.failing, c.idle
+                    );
+                    logs_health.report(&tx, c.failing == 0, detail).await;
+                }
+                metrics.pods.set(set.len() as i64);
+                set.forget_deleted_before(chrono::Utc::now() - FORGET_AFTER);
+                let (up, detail) = match &watch_error {
+                    Some(e) => (false, format!("pod watch failing (retrying): {e}")),
+                    None if !listing.is_empty() => (true, "listing pods".to_owned()),
+                    None => (true, format!("{} pod(s) watched", set.len())),
+                };
+                pods_health.report(&tx, up, detail).await;
+                let caught_up = match &logs {
+                    Logs::Cluster(_) => catching_up.load(Ordering::Acquire) == 0,
+                    Logs::Node(_) => polled_after_list,
+                };
+                if ready_tx.is_some()
+                    && ((listing.is_empty() && caught_up) || started.elapsed() >= READY_AT_MOST)
+                    && let Some(r) = ready_tx.take()
+                {
+                    let _ = r.send(());
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    if let Logs::Node(n) = &mut logs {
+        n.save();
+    }
+}
+
+/// One pod object from the watch.
+fn apply(
+    set: &mut PodSet,
+    logs: &mut Logs,
+    group: usize,
+    obj: &DynamicObject,
+    deleted: bool,
+    out: &mut Vec<Observation>,
+) {
+    let Ok(v) = serde_json::to_value(obj) else {
+        return;
+    };
+    if let Some(info) = set.apply(group, &v, deleted, out) {
+        logs.update(&info);
+    }
+}
+
+impl Logs {
+    fn update(&mut self, info: &PodInfo) {
+        match self {
+            Logs::Cluster(s) => s.update(info),
+            Logs::Node(n) => n.update(info),
+        }
+    }
+}
