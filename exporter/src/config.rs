@@ -44,6 +44,8 @@ pub struct Config {
     pub discord: DiscordConfig,
     /// The live Kubernetes sources (pod watch, pod logs); absent: off.
     pub kubernetes: Option<KubernetesConfig>,
+    /// OTLP export of session traces (`OTEL_*` variables override it).
+    pub traces: crate::sinks::traces::TracesConfig,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             bots: Vec::new(),
             discord: DiscordConfig::default(),
             kubernetes: None,
+            traces: crate::sinks::traces::TracesConfig::default(),
         }
     }
 }
@@ -188,6 +191,7 @@ impl Config {
         if let Some(k) = &self.kubernetes {
             k.validate().map_err(Error::Config)?;
         }
+        self.traces.validate()?;
         self.validate_discord()
     }
 

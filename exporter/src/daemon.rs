@@ -15,6 +15,7 @@ use crate::engine::{Change, Engine};
 use crate::error::{Error, Result};
 use crate::observation::{Body, Observation, SourceHealth, Timestamp};
 use crate::sinks::http::{Shared, router};
+use crate::sinks::traces::TraceSink;
 
 /// Where "now" comes from: the wall clock, or simulated time running `speed` times faster.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +61,8 @@ pub struct EngineTask {
     pub tick: Duration,
     pub record: Option<PathBuf>,
     pub on_change: ChangeHook,
+    /// Session traces (OTLP), when configured.
+    pub traces: Option<TraceSink>,
 }
 
 impl EngineTask {
@@ -104,6 +107,10 @@ impl EngineTask {
                 _ = shutdown.changed() => break,
             }
         }
+        if let Some(t) = self.traces.as_mut() {
+            // Sessions still open end here, marked `open`: their segments are already out.
+            t.finish(self.engine.now().unwrap_or_else(|| self.clock.now()));
+        }
         if let Some(w) = record.as_mut() {
             w.flush()
                 .map_err(|e| Error::Other(format!("record: {e}")))?;
@@ -123,8 +130,34 @@ impl EngineTask {
     }
 
     fn publish(&mut self) {
+        let now = self.engine.now().unwrap_or_else(|| self.clock.now());
         for c in self.engine.take_changes() {
-            (self.on_change)(&c);
+            let Some(t) = self.traces.as_mut() else {
+                (self.on_change)(&c);
+                continue;
+            };
+            t.apply(&c, now);
+            let ctx = match &c {
+                Change::Opened(f) | Change::Closed(f) => t.context_of(f),
+                _ => None,
+            };
+            match ctx {
+                // The log line about a finding carries the trace of the session it concerns.
+                Some(ctx) => {
+                    let span = tracing::info_span!(
+                        target: crate::telemetry::TRACE_LINK_TARGET,
+                        "session",
+                        trace_id = %ctx.trace_id(),
+                        span_id = %ctx.span_id()
+                    );
+                    let _entered = span.enter();
+                    (self.on_change)(&c);
+                }
+                None => (self.on_change)(&c),
+            }
+        }
+        if let Some(t) = self.traces.as_mut() {
+            t.advance(now);
         }
         self.shared.publish(self.engine.snapshot());
     }

@@ -12,5 +12,6 @@ pub mod error;
 pub mod observation;
 pub mod sinks;
 pub mod sources;
+pub mod telemetry;
 
 pub use error::Error;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use dge::cmd;
 use dge::config::Config;
+use dge::sinks::traces::{Traces, TracesConfig};
+use dge::telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +54,10 @@ enum Command {
         /// Bot of lines and pods nothing else attributes.
         #[arg(long)]
         bot: Option<String>,
+        /// Export the incident's traces (sessions, handovers, findings) with their original
+        /// times over OTLP: OTEL_EXPORTER_OTLP_* or the config's [traces], else localhost:4317.
+        #[arg(long)]
+        otlp: bool,
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
@@ -79,52 +85,131 @@ enum Command {
     },
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// Builds the trace pipeline (inside `rt`: the gRPC exporter needs it) and the daemon's own
+/// tracing, with trace export when traces are configured.
+fn start_traces(
+    rt: &tokio::runtime::Runtime,
+    cfg: &TracesConfig,
+    force: bool,
+    json: bool,
+) -> Result<Option<Traces>, dge::Error> {
+    let traces = {
+        let _entered = rt.enter();
+        Traces::from_config(cfg, force)
+    };
+    match traces {
+        Ok(t) => {
+            telemetry::init(json, t.as_ref());
+            if t.is_some() {
+                tracing::info!(status = ?dge::sinks::traces::status(), "exporting traces over OTLP");
+            }
+            Ok(t)
+        }
+        Err(e) => {
+            telemetry::init(json, None);
+            Err(e)
+        }
+    }
+}
+
+/// Flushes what is queued (bounded: an unreachable collector cannot hold the exit).
+fn stop_traces(rt: &tokio::runtime::Runtime, traces: Option<Traces>) {
+    if let Some(t) = traces {
+        // The batch thread's export runs on the runtime: keep it alive while flushing.
+        let _entered = rt.enter();
+        t.shutdown(std::time::Duration::from_secs(5));
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    let json = matches!(cli.log_format, LogFormat::Json);
+    // Commands that may export traces set up tracing once the pipeline is built.
+    let traced = matches!(
+        &cli.command,
+        Command::Run { .. }
+            | Command::Demo {
+                write_examples: None,
+                ..
+            }
+            | Command::Replay { otlp: true, .. }
+    );
+    if !traced {
+        telemetry::init(json, None);
+    }
     let result = match cli.command {
         Command::Run {
             config,
             listen,
             record,
             bot,
-        } => Config::load(config.as_deref()).and_then(|cfg| {
-            runtime().block_on(cmd::run::run(
-                cfg,
-                cmd::run::RunOptions {
-                    listen,
-                    record,
-                    bot,
-                },
-            ))
-        }),
+        } => match Config::load(config.as_deref()) {
+            Ok(cfg) => {
+                let rt = runtime();
+                start_traces(&rt, &cfg.traces, false, json).and_then(|traces| {
+                    let r = rt.block_on(cmd::run::run(
+                        cfg,
+                        cmd::run::RunOptions {
+                            listen,
+                            record,
+                            bot,
+                            traces: traces.clone(),
+                        },
+                    ));
+                    stop_traces(&rt, traces);
+                    r
+                })
+            }
+            Err(e) => {
+                telemetry::init(json, None);
+                Err(e)
+            }
+        },
         Command::Replay {
             format,
             config,
             bot,
+            otlp,
             paths,
-        } => Config::load(config.as_deref()).and_then(|cfg| {
-            cmd::replay::replay(&cfg, &paths, format, bot, &mut std::io::stdout().lock())
-        }),
+        } => match Config::load(config.as_deref()) {
+            Ok(cfg) if otlp => {
+                let rt = runtime();
+                start_traces(&rt, &cfg.traces, true, json).and_then(|traces| {
+                    let r = cmd::replay::replay_with_traces(
+                        &cfg,
+                        &paths,
+                        format,
+                        bot,
+                        &mut std::io::stdout().lock(),
+                        traces.as_ref(),
+                    );
+                    stop_traces(&rt, traces);
+                    r
+                })
+            }
+            Ok(cfg) => {
+                cmd::replay::replay(&cfg, &paths, format, bot, &mut std::io::stdout().lock())
+            }
+            Err(e) => {
+                telemetry::init(json, None);
+                Err(e)
+            }
+        },
         Command::Demo {
             listen,
             speed,
             write_examples,
         } => match write_examples {
             Some(dir) => cmd::demo::write_examples(&dir),
-            None => runtime().block_on(cmd::demo::demo(&listen, speed)),
+            None => {
+                // No config file: the OTEL_* variables alone turn traces on.
+                let rt = runtime();
+                start_traces(&rt, &TracesConfig::default(), false, json).and_then(|traces| {
+                    let r = rt.block_on(cmd::demo::demo(&listen, speed, traces.clone()));
+                    stop_traces(&rt, traces);
+                    r
+                })
+            }
         },
         Command::CheckConfig { file } => {
             cmd::check::check(file.as_deref()).map(|s| println!("{s}"))

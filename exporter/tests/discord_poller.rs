@@ -60,6 +60,7 @@ impl Daemon {
             tick: Duration::from_millis(50),
             record: None,
             on_change: Box::new(|_| {}),
+            traces: None,
         };
         tokio::spawn(task.run(rx, srx.clone()));
         discord::spawn(&specs, &settings, tx, &shared, srx);

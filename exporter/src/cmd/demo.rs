@@ -18,7 +18,11 @@ use crate::sources::sim::{scenarios, write_capture};
 const HORIZON_SECS: f64 = 7.0 * 86_400.0;
 
 /// Runs the demo until SIGTERM/SIGINT.
-pub async fn demo(listen: &str, speed: f64) -> Result<()> {
+pub async fn demo(
+    listen: &str,
+    speed: f64,
+    traces: Option<crate::sinks::traces::Traces>,
+) -> Result<()> {
     if !(speed.is_finite() && speed > 0.0) {
         return Err(Error::Config(format!(
             "--speed {speed}: must be a positive number"
@@ -82,7 +86,16 @@ pub async fn demo(listen: &str, speed: f64) -> Result<()> {
         engine.observe(o);
     }
     engine.tick(sim0);
-    let _ = engine.take_changes();
+    // The history's findings are not printed, but its sessions are the traces' old sessions.
+    let mut sink = traces.as_ref().map(|t| t.sink(true));
+    for c in engine.take_changes() {
+        if let Some(s) = sink.as_mut() {
+            s.apply(&c, sim0);
+        }
+    }
+    if let Some(s) = sink.as_mut() {
+        s.advance(sim0);
+    }
     shared.publish(engine.snapshot());
     daemon::set_ready(&shared);
 
@@ -93,6 +106,7 @@ pub async fn demo(listen: &str, speed: f64) -> Result<()> {
         tick: Duration::from_millis(250),
         record: None,
         on_change: Box::new(move |c| print_change(c, sim0)),
+        traces: sink,
     };
     let engine_task = tokio::spawn(task.run(rx, shutdown.clone()));
     tokio::spawn(player::play(

@@ -26,6 +26,19 @@ pub fn replay(
     bot: Option<String>,
     out: &mut dyn Write,
 ) -> Result<()> {
+    replay_with_traces(cfg, paths, format, bot, out, None)
+}
+
+/// [`replay`], also exporting the incident's session and handover spans with their original
+/// times through `traces` (`replay --otlp`). The caller flushes the pipeline.
+pub fn replay_with_traces(
+    cfg: &Config,
+    paths: &[PathBuf],
+    format: Format,
+    bot: Option<String>,
+    out: &mut dyn Write,
+    traces: Option<&crate::sinks::traces::Traces>,
+) -> Result<()> {
     let profile = cfg.compile_profile(&cfg.profile)?;
     let default_bot = bot.or_else(|| cfg.default_bot.clone());
     let opts = ReadOptions {
@@ -40,7 +53,23 @@ pub fn replay(
     engine_cfg.retention_secs = u64::MAX;
     engine_cfg.max_closed_findings = usize::MAX;
     let mut engine = Engine::new(engine_cfg).with_default_bot(default_bot);
-    engine.run_to_end(&mut input);
+    match traces {
+        None => engine.run_to_end(&mut input),
+        Some(t) => {
+            // No segments: a recorded session's whole span is exported at once.
+            let mut sink = t.sink(false);
+            engine.run_to_end_with(&mut input, |e| {
+                let Some(now) = e.now() else { return };
+                for c in e.take_changes() {
+                    sink.apply(&c, now);
+                }
+                sink.advance(now);
+            });
+            if let Some(now) = engine.now() {
+                sink.finish(now);
+            }
+        }
+    }
     let files = input.reports();
     let findings = engine.all_findings();
     let write = |out: &mut dyn Write, s: &str| {

@@ -23,10 +23,17 @@ pub struct RunOptions {
     pub listen: Option<String>,
     pub record: Option<PathBuf>,
     pub bot: Option<String>,
+    /// Session traces (OTLP), when configured.
+    pub traces: Option<crate::sinks::traces::Traces>,
 }
 
 /// Runs until SIGTERM/SIGINT.
 pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
+    let startup = crate::telemetry::with_trace_id(tracing::info_span!(
+        "startup",
+        trace_id = tracing::field::Empty
+    ));
+    let startup_guard = startup.enter();
     let shared = Shared::new();
     let (_tx, shutdown) = daemon::shutdown_on_signals();
     let listener = daemon::bind(opts.listen.as_deref().unwrap_or(&cfg.listen)).await?;
@@ -70,6 +77,8 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         tracing::info!("sources started; ready");
     });
 
+    drop(startup_guard);
+    drop(startup);
     let task = EngineTask {
         engine: Engine::new(cfg.engine.clone()).with_default_bot(default_bot),
         shared: shared.clone(),
@@ -77,6 +86,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         tick: Duration::from_millis(cfg.tick_ms),
         record: opts.record,
         on_change: Box::new(daemon::log_change),
+        traces: opts.traces.as_ref().map(|t| t.sink(true)),
     };
     let engine = tokio::spawn(task.run(rx, shutdown.clone()));
     daemon::serve(listener, shared, shutdown).await?;

@@ -101,7 +101,8 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Response {
         .map(|(k, (up, d))| (k, json!({"up": up, "detail": d})))
         .collect();
     // Liveness: the process serves. A failing source is reported, not fatal.
-    Json(json!({"status": "ok", "sources": detail})).into_response()
+    let traces = super::traces::status();
+    Json(json!({"status": "ok", "sources": detail, "traces": traces})).into_response()
 }
 
 async fn readyz(State(s): State<Arc<Shared>>) -> Response {

@@ -19,6 +19,9 @@ pub struct Metrics {
     pub source_up: IntGaugeVec,
     /// `discord_gateway_exporter_discord_requests_total{bot,status}`.
     pub discord_requests: IntCounterVec,
+    /// `discord_gateway_exporter_trace_export_errors_total`: the process's OTLP exporter's
+    /// failed batches (0 while traces are off).
+    pub trace_export_errors: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -65,6 +68,7 @@ impl Metrics {
             Box::new(source_up.clone()),
             Box::new(discord_requests.clone()),
             Box::new(build_info),
+            Box::new(super::traces::EXPORT_ERRORS.clone()),
             Box::new(EngineCollector::new(snapshot)),
         ] {
             registry.register(c).expect("unique metric names");
@@ -74,6 +78,7 @@ impl Metrics {
             log_lines,
             source_up,
             discord_requests,
+            trace_export_errors: super::traces::EXPORT_ERRORS.clone(),
         }
     }
 
