@@ -175,6 +175,54 @@ fn replay_exports_the_incident_with_its_original_times() {
     assert_eq!(rx.spans().len(), before);
 }
 
+/// `[traces] protocol = "http/protobuf"` in the config file: the same spans over OTLP/HTTP.
+#[test]
+fn replay_exports_over_http_protobuf_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start_http();
+    let cfg = dir.path().join("exporter.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[traces]\nendpoint = \"{}\"\nprotocol = \"http/protobuf\"\n",
+            rx.endpoint()
+        ),
+    )
+    .unwrap();
+    let out = command()
+        .args(["replay", "--otlp", "--config"])
+        .arg(&cfg)
+        .arg(repo_root().join("examples/rollout-restart-silent"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spans = rx.spans();
+    assert!(session(&spans, OLD).is_some() && session(&spans, NEW).is_some());
+    assert_eq!(named(&spans, "gateway.handover").len(), 1);
+    assert_eq!(
+        spans[0].resource_attr("service.name").as_deref(),
+        Some("discord-gateway-exporter")
+    );
+    // A bad protocol is a config error, said plainly.
+    std::fs::write(&cfg, "[traces]\nprotocol = \"carrier-pigeon\"\n").unwrap();
+    let out = command()
+        .args(["replay", "--otlp", "--config"])
+        .arg(&cfg)
+        .arg(repo_root().join("examples/rollout-restart-silent"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("traces.protocol") && err.contains("http/protobuf"),
+        "{err}"
+    );
+}
+
 /// A spawned daemon (`demo` or `run`) with its HTTP address and log.
 struct Daemon {
     addr: SocketAddr,

@@ -110,14 +110,10 @@ pub fn all_text(g: &Got) -> Vec<String> {
 #[derive(Clone, Default)]
 struct Store(Arc<Mutex<Vec<Got>>>);
 
-#[tonic::async_trait]
-impl TraceService for Store {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+impl Store {
+    fn push(&self, request: ExportTraceServiceRequest) {
         let mut got = self.0.lock().unwrap();
-        for rs in request.into_inner().resource_spans {
+        for rs in request.resource_spans {
             let resource = rs.resource.map(|r| r.attributes).unwrap_or_default();
             for ss in rs.scope_spans {
                 let scope = ss.scope.map(|s| s.name).unwrap_or_default();
@@ -130,6 +126,16 @@ impl TraceService for Store {
                 }
             }
         }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Store {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.push(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))
@@ -163,6 +169,54 @@ impl Receiver {
             let _ = tonic::transport::Server::builder()
                 .add_service(svc)
                 .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Receiver {
+            addr,
+            store,
+            stop: Some(stop),
+            rt: Some(rt),
+        }
+    }
+
+    /// The same receiver speaking OTLP/HTTP with protobuf bodies (`POST /v1/traces`).
+    pub fn start_http() -> Receiver {
+        use prost::Message;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let store = Store::default();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let s = store.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let s = s.clone();
+                async move {
+                    match ExportTraceServiceRequest::decode(body) {
+                        Ok(req) => {
+                            s.push(req);
+                            (
+                                axum::http::StatusCode::OK,
+                                ExportTraceServiceResponse::default().encode_to_vec(),
+                            )
+                        }
+                        Err(_) => (axum::http::StatusCode::BAD_REQUEST, Vec::new()),
+                    }
+                }
+            }),
+        );
+        rt.spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })
                 .await;
