@@ -136,6 +136,8 @@ pub struct ExportStatus {
     pub export_errors: u64,
     pub last_error: Option<String>,
     pub last_error_at: Option<Timestamp>,
+    /// The last export failed.
+    pub failing: bool,
 }
 
 static STATUS: LazyLock<Mutex<ExportStatus>> = LazyLock::new(Mutex::default);
@@ -158,8 +160,9 @@ impl<E: SpanExporter> SpanExporter for Counting<E> {
         let mut s = STATUS.lock().unwrap_or_else(|e| e.into_inner());
         match &r {
             Ok(()) => {
-                if s.last_error.is_some() && s.spans_exported == 0 {
+                if s.failing {
                     tracing::info!("trace export recovered");
+                    s.failing = false;
                 }
                 s.spans_exported += n;
             }
@@ -167,9 +170,11 @@ impl<E: SpanExporter> SpanExporter for Counting<E> {
                 EXPORT_ERRORS.inc();
                 s.export_errors += 1;
                 let msg = crate::sources::logs::redact_tokens(&e.to_string()).into_owned();
-                if s.last_error.as_deref() != Some(msg.as_str()) {
+                // Once per failure streak or change of reason, not once per batch.
+                if !s.failing || s.last_error.as_deref() != Some(msg.as_str()) {
                     tracing::warn!(error = %msg, spans = n, "trace export failed");
                 }
+                s.failing = true;
                 s.last_error = Some(msg);
                 s.last_error_at = Some(chrono::Utc::now());
             }
