@@ -256,10 +256,17 @@ impl FakeApiServer {
         self.wake();
     }
 
-    /// Breaks every open watch in the middle of its next event (or of a bookmark).
-    pub fn cut_watches(&self) {
-        self.inner.lock().unwrap().watch_cut += 1;
+    /// Breaks every open watch in the middle of its next event (or of a bookmark); `f` runs
+    /// under the same lock first (its changes are the events cut).
+    pub fn cut_watches<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> R) -> R {
+        let r = {
+            let mut inner = self.inner.lock().unwrap();
+            let r = f(&mut Tx { inner: &mut inner });
+            inner.watch_cut += 1;
+            r
+        };
         self.wake();
+        r
     }
 
     /// Makes the changes `f` makes, then compacts: open watches get `410 Gone` instead of
@@ -637,6 +644,18 @@ async fn pod_log(
             .to_owned(),
     };
     let key = (ns.clone(), name.clone(), container.clone());
+    if !inner.logs.contains_key(&key)
+        && pod["status"]["containerStatuses"][0]["state"]["running"].is_object()
+    {
+        // A running container that has written nothing yet.
+        inner.logs.insert(
+            key.clone(),
+            vec![Run {
+                lines: Vec::new(),
+                running: true,
+            }],
+        );
+    }
     let runs = inner.logs.get(&key).map(Vec::len).unwrap_or(0);
     let previous = q.get("previous").map(String::as_str) == Some("true");
     let run = if previous {

@@ -22,6 +22,8 @@ pub struct RunInfo {
     pub restarts: u32,
     /// `state.running` (not `terminated`).
     pub running: bool,
+    /// `startedAt`: a log line at or after it belongs to this run.
+    pub started: Option<Timestamp>,
 }
 
 /// What the log readers need to know about one pod.
@@ -235,11 +237,15 @@ fn run_of(pod: &Value, container: &str) -> (Option<RunInfo>, bool) {
         (None, Some(t)) => format!("started:{t}"),
         (None, None) => format!("restart:{restarts}"),
     };
+    let started_at = started
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
     (
         Some(RunInfo {
             id,
             restarts,
             running,
+            started: started_at,
         }),
         previous,
     )

@@ -7,7 +7,10 @@
 //! - A stream that ends while the container still runs was cut: it is opened again with
 //!   `sinceTime` = the last line's time, and [`Dedup`] drops the lines the overlap brings back.
 //! - A restart (a new container id) while the old run was not read to its end: the previous
-//!   run's rest is read (`previous=true`, `sinceTime`), then the new run from its start.
+//!   run's rest is read (`previous=true`, `sinceTime`), then the new run from its start. A
+//!   stream opened again after a cut may already be the new run's (the pod's status comes
+//!   later than the restart): lines at or after the new run's `startedAt` tell, and the
+//!   previous run is then read from where the cut left it.
 //! - The pod gone: what the open stream still delivers is read (a few seconds at most), then the
 //!   task ends.
 //! - At most `max_log_streams` streams are open at once; the others wait for a slot (the gauge
@@ -147,6 +150,8 @@ impl Streams {
 enum End {
     /// The stream ended (the container stopped, or the connection was closed).
     Eof,
+    /// The pod's status shows a new run while the stream is open.
+    RunChanged,
     Error(String),
     Gone,
     Shutdown,
@@ -192,6 +197,8 @@ async fn follow(
     let set = |s: State| state.store(s as u8, Ordering::Release);
     // The run last read from, and whether it was read to its end.
     let mut read_run: Option<String> = None;
+    // What had been read when the current stream was opened.
+    let mut at_connect = Dedup::default();
     let mut finished = false;
     let mut failures = 0u32;
     loop {
@@ -230,11 +237,32 @@ async fn follow(
         set(State::Active);
         let restarted = read_run.as_ref().is_some_and(|id| *id != run.id);
         let first_sight = read_run.is_none() && r.dedup.last().is_none();
-        if (first_sight && info.previous) || (restarted && !finished) {
-            // The previous run: its tail on first sight, its rest after a restart we missed.
-            let end = r
-                .read(&ctx, &api, &info, true, &mut view, &mut shutdown)
-                .await;
+        if first_sight && info.previous {
+            // The previous run's tail, once.
+            if matches!(
+                r.read(&ctx, &api, &info, true, &mut view, &mut shutdown)
+                    .await,
+                End::Shutdown
+            ) {
+                break;
+            }
+        } else if restarted && !finished {
+            // The previous run's rest. When the stream already brought lines of the new run,
+            // the previous run was last read when that stream was opened.
+            let into_new_run = run
+                .started
+                .is_some_and(|s| r.dedup.last().is_some_and(|l| l >= s));
+            let end = if into_new_run {
+                let ahead = std::mem::replace(&mut r.dedup, at_connect.clone());
+                let end = r
+                    .read(&ctx, &api, &info, true, &mut view, &mut shutdown)
+                    .await;
+                r.dedup = ahead;
+                end
+            } else {
+                r.read(&ctx, &api, &info, true, &mut view, &mut shutdown)
+                    .await
+            };
             if matches!(end, End::Shutdown) {
                 break;
             }
@@ -244,6 +272,7 @@ async fn follow(
             finished = false;
         }
         let before = r.dedup.last();
+        at_connect = r.dedup.clone();
         let end = r
             .read(&ctx, &api, &info, false, &mut view, &mut shutdown)
             .await;
@@ -256,6 +285,7 @@ async fn follow(
         let still_running = same_run && now.current.as_ref().is_some_and(|c| c.running);
         let wait = match end {
             End::Gone | End::Shutdown => break,
+            End::RunChanged => Some(Duration::ZERO),
             End::Eof if !still_running && same_run => {
                 // The run ended and was read to its end: wait for the next one.
                 finished = true;
@@ -270,6 +300,12 @@ async fn follow(
                 failures = failures.saturating_add(1);
                 set(State::Active);
                 Some(backoff(failures))
+            }
+            End::Error(e) if e.starts_with("404 ") => {
+                // The pod is gone and the watch has not said so yet (a re-list will).
+                tracing::debug!(pod = %info.name, error = %e, "log stream: pod not found");
+                set(State::Idle);
+                Some(Duration::from_secs(5))
             }
             End::Error(e) => {
                 ctx.metrics.reconnects.inc();
@@ -380,6 +416,7 @@ impl Reader {
         let mut drain_until: Option<Instant> = None;
         let mut idle_until = Some(Instant::now() + CAUGHT_UP_IDLE * 3);
         let mut pod_gone = view.borrow().gone;
+        let run_id = view.borrow().current.as_ref().map(|c| c.id.clone());
         if pod_gone {
             drain_until = Some(Instant::now() + GONE_DRAIN);
         }
@@ -407,9 +444,14 @@ impl Reader {
                     Err(e) => break End::Error(e.to_string()),
                 },
                 changed = view.changed(), if !pod_gone => {
-                    if changed.is_err() || view.borrow().gone {
+                    let v = view.borrow();
+                    if changed.is_err() || v.gone {
                         pod_gone = true;
                         drain_until = Some(Instant::now() + GONE_DRAIN);
+                    } else if !previous
+                        && v.current.as_ref().map(|c| &c.id) != run_id.as_ref()
+                    {
+                        break End::RunChanged;
                     }
                 }
                 _ = timer => {
