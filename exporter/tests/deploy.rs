@@ -930,13 +930,23 @@ fn each_variant_config_loads_and_matches_the_manifests() {
                     }
                 }
                 assert!(toml_string_values(&text, "mode").contains(&"node".to_string()));
-                let files = cfg["file"].as_array().expect("[[file]] in node mode");
+                // The Kubernetes source in node mode reads the mounted kubelet logs, keeps its
+                // positions on the writable state volume, and finds the node from NODE_NAME.
+                let k = &cfg["kubernetes"];
+                assert_eq!(k["mode"].as_str(), Some("node"), "{variant}");
+                assert_eq!(k["log_root"].as_str(), Some("/var/log/pods"), "{variant}");
+                assert_eq!(k["node_name_env"].as_str(), Some("NODE_NAME"), "{variant}");
+                let positions = k["positions_file"].as_str().expect("positions_file");
                 assert!(
-                    files.iter().all(|f| f["path"]
-                        .as_str()
-                        .is_some_and(|p| p.starts_with("/var/log/pods/"))),
-                    "{variant}: files under /var/log/pods"
+                    seq(&c["volumeMounts"]).iter().any(|m| {
+                        m["readOnly"].as_bool() != Some(true)
+                            && m["mountPath"]
+                                .as_str()
+                                .is_some_and(|d| positions.starts_with(&format!("{d}/")))
+                    }),
+                    "{variant}: positions_file {positions} is not on a writable mount"
                 );
+                assert!(cfg.get("file").is_none(), "{variant}: [[file]] would read twice");
             }
             "deploy/overlays/namespaced" => {
                 let role_ns: BTreeSet<String> = of_kind(&objs, "Role")
