@@ -834,8 +834,9 @@ fn discordpy_lines() {
 #[test]
 fn every_builtin_rule_has_a_reference_line() {
     // The tests above assert each line; here: that together they reach every built-in rule.
-    let lines = reference_log();
-    let mut s = stream(Framing::Auto);
+    let lines = format!("{}\n{}", reference_log(), reference_log_more());
+    // Every library in one stream: no narrowing to the first library seen.
+    let mut s = stream(Framing::Auto).with_detection(false);
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     classify_log_bytes(lines.as_bytes(), &mut s, &mut out, |_, c| {
@@ -1347,5 +1348,603 @@ fn single_profiles_only_know_their_library() {
         discordpy.match_text(py.as_bytes()).unwrap().rule,
         "discordpy.starting"
     );
-    assert!(builtin_profile("twilight").is_none());
+    let twilight = builtin_profile("twilight").unwrap();
+    assert!(twilight.match_text(py.as_bytes()).is_none());
+    assert!(builtin_profile("discord.js").is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// twilight, discord.js, JDA; JSON and logfmt; auto-detection.
+
+/// One line per rule of the profiles added after the first three (kubectl-framed where the
+/// library prints no time).
+fn reference_log_more() -> String {
+    let k = "2026-04-19T05:00:00.000000001Z";
+    let lines = [
+        format!(
+            "{k} DEBUG shard{{id=[0, 1]}}: twilight_gateway::shard: received dispatch event_type=READY sequence=1"
+        ),
+        format!(
+            "{k} DEBUG shard{{id=[0, 1]}}: twilight_gateway::shard: received dispatch event_type=RESUMED sequence=9"
+        ),
+        format!(
+            "{k} DEBUG shard{{id=[0, 1]}}: twilight_gateway::shard: received dispatch event_type=GUILD_CREATE sequence=2"
+        ),
+        format!(
+            "{k} DEBUG shard{{id=[0, 1]}}: twilight_gateway::shard: received dispatch event_type=MESSAGE_CREATE sequence=3"
+        ),
+        format!("{k} DEBUG twilight_gateway::shard: sending identify"),
+        format!("{k} DEBUG twilight_gateway::shard: received heartbeat ack"),
+        format!("{k} DEBUG twilight_gateway::shard: received invalid session resumable=false"),
+        format!("{k} DEBUG twilight_gateway::shard: received reconnect"),
+        format!(
+            "{k}  INFO shard{{id=[77, 79]}}: twilight_gateway::shard: connection is failed or \"zombied\""
+        ),
+        format!(
+            "{k} DEBUG twilight_gateway::shard: received WebSocket close message frame=Some(CloseFrame {{ code: 4014, reason: \"Disallowed intent(s).\" }})"
+        ),
+        format!("{k} DEBUG twilight_gateway::shard: gateway WebSocket connection closed"),
+        format!("{k} DEBUG twilight_gateway::shard: connecting url=wss://gateway.discord.gg"),
+        format!("{k} [WS => Shard 0] Identifying"),
+        format!("{k} \tshard id: 0"),
+        format!("{k} [WS => Shard 0] Shard received all its guilds. Marking as fully ready."),
+        format!("{k} [WS => Shard 0] Resumed and replayed 38 events"),
+        format!("{k} [WS => Shard 0] Heartbeat acknowledged, latency of 24ms."),
+        format!("{k} [WS => Shard 0] Invalid session; will attempt to resume: false"),
+        format!("{k} [WS => Shard 0] Shard not recoverable: 4014 (DisallowedIntents)"),
+        format!("{k} [WS => Shard 0] Destroying shard"),
+        format!("{k} \tReason: Got disconnected by Discord"),
+        format!("{k} \tCode: 1000"),
+        format!("{k} \tRecover: Reconnect"),
+        format!(
+            "{k} [WS => Shard 0] The gateway closed with an unexpected code 4000, attempting to resume."
+        ),
+        format!("{k} [WS => Shard 0] Zombie connection detected, terminating and resuming."),
+        format!("{k} [WS => Manager] Session Limit Information"),
+        format!("{k} \tTotal: 1000"),
+        format!("{k} [main] INFO JDA - Login Successful!"),
+        format!("{k} [JDA MainWS-WriteThread] DEBUG WebSocketClient - Sending Identify-packet..."),
+        format!("{k} [JDA MainWS-WriteThread] INFO WebSocketClient - Connected to WebSocket"),
+        format!("{k} INFO  JDA - Finished Loading!"),
+        format!("{k} DEBUG JDA - Successfully resumed Session!"),
+        format!(
+            "{k} WARN  WebSocketClient - Got disconnected from WebSocket (Code 1000). Appending to reconnect queue"
+        ),
+        format!("{k} WARN  WebSocketClient - Missed 2 heartbeats! Trying to reconnect..."),
+        format!(
+            "{k} WARN  WebSocketClient - Got Reconnect request (OP 7). Closing connection now..."
+        ),
+        format!(
+            "{k} ERROR WebSocketClient - WebSocket connection was closed and cannot be recovered due to identification issues"
+        ),
+    ];
+    lines.join("\n")
+}
+
+#[test]
+fn twilight_lines() {
+    let t = "2026-04-19T04:12:03.483915Z";
+    let shard = |l: Tr| l.span("shard", &[("id", "[0, 1]")]);
+    let tw = "twilight_gateway::shard";
+    let cases: Vec<(Tr, Option<Want>)> = vec![
+        // 0.16: the shard span names the shard.
+        (
+            shard(tr(t, "DEBUG", tw, "received dispatch"))
+                .fields(&[("event_type", "PRESENCE_UPDATE"), ("sequence", "5017")]),
+            Some(want("twilight.dispatch", dispatch("PRESENCE_UPDATE")).shard(0)),
+        ),
+        (
+            shard(tr(t, "DEBUG", tw, "received dispatch"))
+                .fields(&[("event_type", "READY"), ("sequence", "1")]),
+            Some(want("twilight.ready", SessionEvent::Ready { session_id: None }).shard(0)),
+        ),
+        (
+            shard(tr(t, "DEBUG", tw, "received dispatch"))
+                .fields(&[("event_type", "RESUMED"), ("sequence", "44")]),
+            Some(want("twilight.resumed", SessionEvent::Resumed).shard(0)),
+        ),
+        (
+            shard(tr(t, "DEBUG", tw, "received dispatch"))
+                .fields(&[("event_type", "GUILD_CREATE"), ("sequence", "2")]),
+            None,
+        ),
+        (shard(tr(t, "DEBUG", tw, "sending heartbeat")), None),
+        (
+            tr(t, "INFO", tw, "connection is failed or \"zombied\"")
+                .span("shard", &[("id", "[77, 79]")]),
+            Some(want("twilight.zombie", SessionEvent::Reconnecting).shard(77)),
+        ),
+        // 0.18 (no span: no shard).
+        (
+            tr(t, "DEBUG", tw, "connecting").fields(&[("url", "wss://gateway.discord.gg")]),
+            None,
+        ),
+        (
+            tr(t, "DEBUG", tw, "received hello")
+                .fields(&[("heartbeat_interval", "41250"), ("jitter", "0.31")]),
+            None,
+        ),
+        (
+            tr(t, "DEBUG", tw, "sending identify"),
+            Some(want("twilight.identifying", SessionEvent::Identifying)),
+        ),
+        (
+            tr(t, "DEBUG", tw, "received heartbeat ack"),
+            Some(want("twilight.heartbeat_ack", SessionEvent::HeartbeatAck)),
+        ),
+        (
+            tr(t, "DEBUG", tw, "received invalid session").fields(&[("resumable", "false")]),
+            Some(want(
+                "twilight.invalid_session",
+                SessionEvent::InvalidSession { resumable: false },
+            )),
+        ),
+        (
+            tr(t, "DEBUG", tw, "received invalid session").fields(&[("resumable", "true")]),
+            Some(want(
+                "twilight.invalid_session",
+                SessionEvent::InvalidSession { resumable: true },
+            )),
+        ),
+        (
+            tr(t, "DEBUG", tw, "received reconnect"),
+            Some(want("twilight.reconnect", SessionEvent::Reconnecting)),
+        ),
+        (
+            tr(t, "DEBUG", tw, "received WebSocket close message").fields(&[(
+                "frame",
+                "Some(CloseFrame { code: 4014, reason: \"Disallowed intent(s).\" })",
+            )]),
+            Some(want(
+                "twilight.close_frame",
+                SessionEvent::Closed { code: Some(4014) },
+            )),
+        ),
+        (
+            tr(t, "DEBUG", tw, "received WebSocket close message").fields(&[("frame", "None")]),
+            Some(want(
+                "twilight.close_frame",
+                SessionEvent::Closed { code: None },
+            )),
+        ),
+        (
+            tr(t, "DEBUG", tw, "gateway WebSocket connection closed"),
+            Some(want(
+                "twilight.connection_closed",
+                SessionEvent::Closed { code: None },
+            )),
+        ),
+        // Sharded bots run several spans; other targets and quoted messages are not twilight's.
+        (
+            tr(t, "DEBUG", tw, "received dispatch")
+                .span("shard", &[("id", "[3, 4]")])
+                .span("dispatch", &[])
+                .fields(&[("event_type", "INTERACTION_CREATE")]),
+            Some(want("twilight.dispatch", dispatch("INTERACTION_CREATE")).shard(3)),
+        ),
+        (
+            tr(t, "DEBUG", "mybot::events", "received dispatch").fields(&[("event_type", "READY")]),
+            None,
+        ),
+        (tr(t, "INFO", tw, "user said: sending identify"), None),
+        (
+            tr(
+                t,
+                "INFO",
+                "mybot::events",
+                "twilight_gateway::shard: received dispatch event_type=READY",
+            ),
+            None,
+        ),
+    ];
+    for (line, expect) in &cases {
+        check_tracing(line, expect.as_ref());
+    }
+    // env_logger layout.
+    check(
+        Framing::Auto,
+        b"[2026-04-19T04:12:03Z DEBUG twilight_gateway::shard] sending identify",
+        Some(&want("twilight.identifying", SessionEvent::Identifying)),
+    );
+}
+
+#[test]
+fn discordjs_lines() {
+    let cases: Vec<(&str, Option<Want>)> = vec![
+        (
+            "[WS => Shard 0] Identifying",
+            Some(want("discordjs.identifying", SessionEvent::Identifying).shard(0)),
+        ),
+        (
+            "[WS => Shard 2] Shard received all its guilds. Marking as fully ready.",
+            Some(want("discordjs.ready", SessionEvent::Ready { session_id: None }).shard(2)),
+        ),
+        (
+            "[WS => Shard 0] Shard will not receive anymore guild packets.",
+            Some(want("discordjs.ready", SessionEvent::Ready { session_id: None }).shard(0)),
+        ),
+        (
+            "[WS => Shard 0] Heartbeat acknowledged, latency of 24ms.",
+            Some(want("discordjs.heartbeat_ack", SessionEvent::HeartbeatAck).shard(0)),
+        ),
+        (
+            "[WS => Shard 0] Resumed and replayed 38 events",
+            Some(want("discordjs.resumed", SessionEvent::Resumed).shard(0)),
+        ),
+        (
+            "[WS => Shard 0] Invalid session; will attempt to resume: false",
+            Some(
+                want(
+                    "discordjs.invalid_session",
+                    SessionEvent::InvalidSession { resumable: false },
+                )
+                .shard(0),
+            ),
+        ),
+        (
+            "[WS => Shard 1] Invalid session; will attempt to resume: true",
+            Some(
+                want(
+                    "discordjs.invalid_session",
+                    SessionEvent::InvalidSession { resumable: true },
+                )
+                .shard(1),
+            ),
+        ),
+        (
+            "[WS => Shard 0] Shard not recoverable: 4014 (DisallowedIntents)",
+            Some(
+                want(
+                    "discordjs.not_recoverable",
+                    SessionEvent::Closed { code: Some(4014) },
+                )
+                .shard(0),
+            ),
+        ),
+        (
+            "[WS => Shard 0] The gateway closed with an unexpected code 4000, attempting to resume.",
+            Some(
+                want(
+                    "discordjs.unexpected_close",
+                    SessionEvent::Closed { code: Some(4000) },
+                )
+                .shard(0),
+            ),
+        ),
+        ("[WS => Manager] Session Limit Information", None),
+        (
+            "[WS => Shard 0] Connecting to wss://gateway.discord.gg?v=10&encoding=json",
+            None,
+        ),
+        // The same lines behind a logger's prefix, coloured by winston.
+        (
+            "2026-04-19T04:12:26.118Z \x1b[34mdebug\x1b[39m: [WS => Shard 0] Identifying",
+            Some(want("discordjs.identifying", SessionEvent::Identifying).shard(0)),
+        ),
+        (
+            "[2026-04-19 04:12:26] [DEBUG] [WS => Shard 0] Resumed and replayed 2 events",
+            Some(want("discordjs.resumed", SessionEvent::Resumed).shard(0)),
+        ),
+        // Look-alikes: a user quoting the debug text, the message elsewhere in the line.
+        ("user wrote: [WS => Shard 0] Identifying", None),
+        ("[WS => Shard 0] Identifying the user", None),
+        (
+            "[WS => Shard 0] Someone said Resumed and replayed 3 events",
+            None,
+        ),
+        ("\tCode: 1000", None),
+    ];
+    for (line, expect) in &cases {
+        check(Framing::Auto, line.as_bytes(), expect.as_ref());
+        check(Framing::Plain, line.as_bytes(), expect.as_ref());
+        let kubectl = format!("2026-04-19T09:09:09Z {line}");
+        check(Framing::Kubectl, kubectl.as_bytes(), expect.as_ref());
+        let cri = format!("2026-04-19T09:09:09Z stdout F {line}");
+        check(Framing::Cri, cri.as_bytes(), expect.as_ref());
+    }
+}
+
+/// Classify a whole log, returning (line number, rule, event) of each match and the counts.
+fn classify_all(
+    profile: &str,
+    log: &str,
+) -> (
+    Vec<(usize, String, SessionEvent)>,
+    dge::sources::logs::Counts,
+    Vec<Observation>,
+) {
+    let mut s = stream_with(builtin_profile(profile).unwrap(), Framing::Auto);
+    let mut out = Vec::new();
+    let mut matched = Vec::new();
+    classify_log_bytes(log.as_bytes(), &mut s, &mut out, |n, c| {
+        if c.outcome == Outcome::Matched {
+            matched.push((n, c.rule.unwrap(), c.event.unwrap()));
+        }
+    });
+    (matched, *s.counts(), out)
+}
+
+#[test]
+fn discordjs_continuation_lines() {
+    // `client.on('debug', console.log)` behind kubectl --timestamps: each physical line gets
+    // the container's time, continuation lines start with a tab after it.
+    let log = "\
+2026-04-19T04:12:25.000000001Z [WS => Manager] Session Limit Information
+2026-04-19T04:12:25.000000002Z \tTotal: 1000
+2026-04-19T04:12:25.000000003Z \tRemaining: 998
+2026-04-19T04:12:26.000000001Z [WS => Shard 0] Identifying
+2026-04-19T04:12:26.000000002Z \tshard id: 0
+2026-04-19T04:12:26.000000003Z \tshard count: 1
+2026-04-19T04:12:26.000000004Z \tintents: 37635
+2026-04-19T04:12:27Z [WS => Shard 0] Shard received all its guilds. Marking as fully ready.
+2026-04-19T05:00:00.000000001Z [WS => Shard 0] Destroying shard
+2026-04-19T05:00:00.000000002Z \tReason: Got disconnected by Discord
+2026-04-19T05:00:00.000000003Z \tCode: 1000
+2026-04-19T05:00:00.000000004Z \tRecover: Reconnect
+2026-04-19T05:00:01Z Bot: message from alice
+2026-04-19T05:00:01.1Z \tCode: 4004
+2026-04-19T05:00:02Z [WS => Shard 3] Destroying shard
+2026-04-19T05:00:02.1Z \tCode: 4014
+2026-04-19T05:00:03Z [WS => Shard 0] Destroying shard
+2026-04-19T05:00:03.1Z \tReason: none
+2026-04-19T05:00:03.2Z \tCode: undefined
+";
+    let (matched, counts, out) = classify_all("auto", log);
+    let got: Vec<(usize, &str)> = matched.iter().map(|(n, r, _)| (*n, r.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (4, "discordjs.identifying"),
+            (8, "discordjs.ready"),
+            (11, "discordjs.destroyed"),
+            (16, "discordjs.destroyed"),
+        ]
+    );
+    assert_eq!(matched[2].2, SessionEvent::Closed { code: Some(1000) });
+    assert_eq!(matched[3].2, SessionEvent::Closed { code: Some(4014) });
+    assert_eq!(session(&out[3]).shard, Some(3));
+    // Every physical line counted once; the match sits on the line that completes it, at its time.
+    assert_eq!(counts.lines(), 19);
+    assert_eq!((counts.matched, counts.malformed), (4, 0));
+    assert_eq!(out[2].at, ts("2026-04-19T05:00:00.000000003Z"));
+    assert_eq!(
+        session(&out[2]).line.as_deref(),
+        Some("[WS => Shard 0] Destroying shard\n\tCode: 1000")
+    );
+    // Only discord.js reads continuations: in the openab profile a tab-led line is a line.
+    assert!(!builtin_profile("openab").unwrap().continues(u64::MAX));
+    assert!(builtin_profile("discordjs").unwrap().continues(u64::MAX));
+}
+
+#[test]
+fn jda_lines() {
+    let cases: Vec<(&str, Option<Want>)> = vec![
+        (
+            "[main] INFO JDA - Login Successful!",
+            Some(want("jda.starting", SessionEvent::Starting)),
+        ),
+        (
+            "[JDA MainWS-WriteThread] INFO WebSocketClient - Connected to WebSocket",
+            None,
+        ),
+        (
+            "[JDA MainWS-ReadThread] DEBUG WebSocketClient - Sending Identify-packet...",
+            Some(want("jda.identifying", SessionEvent::Identifying)),
+        ),
+        (
+            "INFO  JDA - Finished Loading!",
+            Some(want("jda.ready", SessionEvent::Ready { session_id: None })),
+        ),
+        (
+            "DEBUG JDA - Successfully resumed Session!",
+            Some(want("jda.resumed", SessionEvent::Resumed)),
+        ),
+        (
+            "WARN  WebSocketClient - Got disconnected from WebSocket (Code 1000). Appending to reconnect queue",
+            Some(want(
+                "jda.disconnected",
+                SessionEvent::Closed { code: Some(1000) },
+            )),
+        ),
+        (
+            "WARN  WebSocketClient - Got disconnected from WebSocket (Code: 4000). Appending to reconnect queue",
+            Some(want(
+                "jda.disconnected",
+                SessionEvent::Closed { code: Some(4000) },
+            )),
+        ),
+        (
+            "WARN  WebSocketClient - Missed 2 heartbeats! Trying to reconnect...",
+            Some(want("jda.missed_heartbeats", SessionEvent::Reconnecting)),
+        ),
+        (
+            "ERROR WebSocketClient - WebSocket connection was closed and cannot be recovered due to identification issues",
+            Some(want(
+                "jda.fatal.identify",
+                fatal(
+                    "authentication failed: the gateway rejected the identify",
+                    None,
+                ),
+            )),
+        ),
+        // logback layouts: time, thread, padded level, (abbreviated) logger.
+        (
+            "12:34:56.789 [main] INFO  net.dv8tion.jda.api.JDA - Finished Loading!",
+            Some(want("jda.ready", SessionEvent::Ready { session_id: None })),
+        ),
+        (
+            "2026-04-19 04:12:26.118 [JDA MainWS-ReadThread] WARN  n.d.j.i.requests.WebSocketClient - Missed 3 heartbeats! Trying to reconnect...",
+            Some(want("jda.missed_heartbeats", SessionEvent::Reconnecting)),
+        ),
+        (
+            "2026-04-19 04:12:26 INFO [main] net.dv8tion.jda.internal.JDAImpl - Login Successful!",
+            Some(want("jda.starting", SessionEvent::Starting)),
+        ),
+        // Look-alikes: another logger, the text later in the message.
+        ("[main] INFO MyBot - Login Successful!", None),
+        ("[main] INFO JDA - user wrote Finished Loading!", None),
+        ("INFO  JDA - Finished Loading", None),
+    ];
+    for (line, expect) in &cases {
+        check(Framing::Auto, line.as_bytes(), expect.as_ref());
+        let kubectl = format!("2026-04-19T09:09:09Z {line}");
+        check(Framing::Kubectl, kubectl.as_bytes(), expect.as_ref());
+        // Coloured level (logback's %highlight).
+        let coloured = line.replacen("INFO", "\x1b[34mINFO\x1b[0;39m", 1);
+        check(Framing::Auto, coloured.as_bytes(), expect.as_ref());
+    }
+}
+
+#[test]
+fn structured_json_and_logfmt() {
+    let log = r#"{"timestamp":"2026-04-19T04:12:03.481227Z","level":"INFO","fields":{"message":"config loaded","agent_cmd":"kiro-cli"},"target":"openab"}
+{"timestamp":"2026-04-19T04:12:04.912640Z","level":"INFO","fields":{"message":"discord bot connected","user":"AgentBroker"},"target":"openab::discord"}
+{"timestamp":"2026-04-19T04:15:58.364881Z","level":"INFO","fields":{"message":"batch dispatched","thread_key":"discord:1"},"target":"openab::dispatch","span":{"channel":"1","name":"dispatch"},"spans":[{"channel":"1","name":"dispatch"}]}
+{"timestamp":"2026-04-19T04:16:00Z","level":"INFO","fields":{"message":"user said \"discord bot connected\""},"target":"openab::discord"}
+{"timestamp":"2026-04-19T04:16:01Z","level":"DEBUG","message":"received dispatch","event_type":"READY","sequence":1,"target":"twilight_gateway::shard","spans":[{"id":"[2, 4]","name":"shard"}]}
+{"timestamp":"2026-04-19T04:16:02Z","level":"INFO","message":"connection is failed or \"zombied\"","target":"twilight_gateway::shard"}
+{"level":20,"time":1776572163000,"pid":7,"hostname":"bot-0","msg":"[WS => Shard 0] Destroying shard\n\tReason: none\n\tCode: 4014\n\tRecover: none"}
+{"asctime": "2026-04-19 04:16:04", "levelname": "INFO", "name": "discord.gateway", "message": "Shard ID None has connected to Gateway (Session ID: 388b826d)."}
+{"@timestamp":"2026-04-19T04:16:05Z","level":"INFO","logger_name":"net.dv8tion.jda.api.JDA","message":"Finished Loading!"}
+{"not": "a log line with a literal: discord bot connected"
+time=2026-04-19T04:16:06Z level=info target=openab::discord msg="discord bot connected" user=Helper
+ts=2026-04-19T04:16:07Z lvl=debug msg="[WS => Shard 1] Resumed and replayed 3 events"
+level=info msg="nothing to see"
+"#;
+    let (matched, counts, out) = classify_all("auto", log);
+    let got: Vec<(usize, &str)> = matched.iter().map(|(n, r, _)| (*n, r.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "openab.ready"),
+            (3, "openab.dispatch.batch"),
+            (5, "twilight.ready"),
+            (6, "twilight.zombie"),
+            (7, "discordjs.destroyed"),
+            (8, "discordpy.ready"),
+            (9, "jda.ready"),
+            (11, "openab.ready"),
+            (12, "discordjs.resumed"),
+        ]
+    );
+    assert_eq!(counts.lines(), 13);
+    assert_eq!(counts.malformed, 0, "JSON lines carry their own time");
+    let at: Vec<String> = out.iter().map(|o| o.at.to_rfc3339()).collect();
+    assert_eq!(at[0], "2026-04-19T04:12:04.912640+00:00");
+    assert_eq!(
+        at[4], "2026-04-19T04:16:03+00:00",
+        "pino epoch milliseconds"
+    );
+    assert_eq!(at[5], "2026-04-19T04:16:04+00:00", "python asctime");
+    assert_eq!(session(&out[0]).bot.as_deref(), Some("AgentBroker"));
+    assert_eq!(session(&out[2]).shard, Some(2));
+    assert_eq!(matched[4].2, SessionEvent::Closed { code: Some(4014) });
+    assert_eq!(session(&out[7]).bot.as_deref(), Some("Helper"));
+    assert_eq!(
+        session(&out[0]).line.as_deref(),
+        Some(" INFO openab::discord: discord bot connected user=AgentBroker"),
+        "the evidence is the decoded line"
+    );
+    // The structured profiles read only their own encoding's lines as structured.
+    let (m, _, _) = classify_all("tracing-json", log);
+    let rules: Vec<&str> = m.iter().map(|(_, r, _)| r.as_str()).collect();
+    assert_eq!(
+        rules,
+        vec![
+            "openab.ready",
+            "openab.dispatch.batch",
+            "twilight.ready",
+            "twilight.zombie"
+        ]
+    );
+    let (m, _, _) = classify_all("logfmt", log);
+    let rules: Vec<&str> = m.iter().map(|(_, r, _)| r.as_str()).collect();
+    assert_eq!(rules, vec!["openab.ready", "discordjs.resumed"]);
+    // JSON behind kubectl: the container's time wins; ANSI inside the message is stripped.
+    let (m, _, out) = classify_all(
+        "json",
+        "2026-04-19T09:09:09Z {\"level\":\"info\",\"target\":\"openab::discord\",\"message\":\"discord bot connected\",\"user\":\"X\"}\n",
+    );
+    assert_eq!(m.len(), 1);
+    assert_eq!(out[0].at, ts("2026-04-19T09:09:09Z"));
+}
+
+#[test]
+fn configurable_json_fields() {
+    // A logger with its own keys: `when`, `sev`, `text`, `component`.
+    let mut p = Profile::builtin("json").unwrap();
+    p.json = Some(dge::sources::logs::StructuredFields {
+        time: vec!["when".into()],
+        level: vec!["sev".into()],
+        message: vec!["text".into()],
+        target: vec!["component".into()],
+        fields: vec![],
+        spans: None,
+        rest: true,
+    });
+    let p = Arc::new(p.compile().unwrap());
+    let mut s = stream_with(p, Framing::Auto);
+    let mut out = Vec::new();
+    let line = br#"{"when":"2026-04-19T04:12:04Z","sev":"INFO","component":"openab::discord","text":"discord bot connected","user":"Mapped"}"#;
+    assert_eq!(s.push_line(line, &mut out), Outcome::Matched);
+    assert_eq!(out[0].at, ts("2026-04-19T04:12:04Z"));
+    assert_eq!(session(&out[0]).bot.as_deref(), Some("Mapped"));
+    // With the default keys the same line has no message: read as text, no match.
+    let mut s = stream_with(builtin_profile("json").unwrap(), Framing::Auto);
+    s.push_line(PRIME.as_bytes(), &mut out);
+    assert_eq!(s.push_line(line, &mut out), Outcome::Ignored);
+}
+
+#[test]
+fn auto_detection_narrows_to_the_library_seen() {
+    let mut s = stream(Framing::Auto);
+    let mut out = Vec::new();
+    let twilight = b"2026-04-19T05:00:00Z DEBUG twilight_gateway::shard: sending identify";
+    // Before detection settles, every library's rules are tried.
+    assert_eq!(s.push_line(twilight, &mut out), Outcome::Matched);
+    assert_eq!(s.detected(), None);
+    for i in 0..60 {
+        let l = format!(
+            "2026-04-19T04:{:02}:00Z  INFO dispatch{{channel=1}}: openab::dispatch: batch dispatched n={i}",
+            i % 60
+        );
+        assert_eq!(s.push_line(l.as_bytes(), &mut out), Outcome::Matched);
+    }
+    let mut families = s.detected().unwrap();
+    families.sort();
+    assert_eq!(families, vec!["serenity", "twilight"]);
+    // Narrowed: discord.py's lines are no longer read; serenity's (OpenAB's family) still are.
+    let py = b"[2026-04-19 04:12:26] [INFO    ] discord.client: logging in using static token";
+    assert_eq!(s.push_line(py, &mut out), Outcome::Ignored);
+    let ser = b"INFO  serenity::gateway::shard: [ShardInfo { id: ShardId(0), total: 1 }] Resumed";
+    assert_eq!(s.push_line(ser, &mut out), Outcome::Matched);
+    // User rules are always tried.
+    let p = dge::sources::logs::compile_profile(
+        "auto",
+        [Rule::new("mine.dispatch", "handled a message", "dispatch")],
+        Placement::After,
+    )
+    .unwrap();
+    let mut s = stream_with(p, Framing::Auto);
+    for _ in 0..60 {
+        s.push_line(
+            b"2026-04-19T04:00:00Z  INFO openab::dispatch: batch dispatched",
+            &mut out,
+        );
+    }
+    assert_eq!(s.detected(), Some(vec!["serenity"]));
+    assert_eq!(
+        s.push_line(b"2026-04-19T04:00:01Z handled a message", &mut out),
+        Outcome::Matched
+    );
+    // Off: no narrowing.
+    let mut s = stream(Framing::Auto).with_detection(false);
+    for _ in 0..60 {
+        s.push_line(
+            b"2026-04-19T04:00:00Z  INFO openab::dispatch: batch dispatched",
+            &mut out,
+        );
+    }
+    assert_eq!(s.detected(), None);
+    assert_eq!(s.push_line(py, &mut out), Outcome::Matched);
 }

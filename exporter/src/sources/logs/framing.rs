@@ -76,6 +76,8 @@ pub struct FramedLine<'a> {
     /// Bytes were dropped (a joined line over the bound), or the line never got its end (a
     /// partial flushed at EOF).
     pub truncated: bool,
+    /// `at` is this line's own (container or message) time, not the previous line's.
+    pub own_time: bool,
 }
 
 /// What one physical line amounted to.
@@ -202,6 +204,11 @@ impl LineFramer {
         self.last_at
     }
 
+    /// A time found in the line's content (a JSON or logfmt time): the clock of the lines after.
+    pub fn set_last_at(&mut self, at: Timestamp) {
+        self.last_at = Some(at);
+    }
+
     /// Whether a CRI partial line is waiting for its end.
     pub fn has_pending(&self) -> bool {
         self.pending.iter().any(|p| p.active)
@@ -240,9 +247,8 @@ impl LineFramer {
             (None, raw)
         };
         let text = unescape(body, &mut self.scratch);
-        let at = container_at
-            .or_else(|| time::message_time(text))
-            .or(self.last_at);
+        let own = container_at.or_else(|| time::message_time(text));
+        let at = own.or(self.last_at);
         if at.is_some() {
             self.last_at = at;
         }
@@ -250,6 +256,7 @@ impl LineFramer {
             at,
             text,
             truncated: false,
+            own_time: own.is_some(),
         })
     }
 
@@ -276,6 +283,7 @@ impl LineFramer {
                 at,
                 text,
                 truncated,
+                own_time: true,
             });
         }
         let truncated = cri.content.len() > max;
@@ -284,6 +292,7 @@ impl LineFramer {
             at: Some(cri.at),
             text: unescape(content, &mut self.scratch),
             truncated,
+            own_time: true,
         })
     }
 
@@ -302,6 +311,7 @@ impl LineFramer {
             at,
             text,
             truncated: true,
+            own_time: true,
         })
     }
 }

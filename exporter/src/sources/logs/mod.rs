@@ -14,6 +14,7 @@ mod ansi;
 pub mod framing;
 pub mod profile;
 mod redact;
+pub mod structured;
 mod time;
 
 use std::fmt;
@@ -23,10 +24,12 @@ use memchr::memchr_iter;
 
 pub use framing::{DEFAULT_MAX_LINE_BYTES, Frame, FramedLine, Framing, LineFramer};
 pub use profile::{
-    BUILTIN_PROFILES, CAPTURE_NAMES, CompiledProfile, Fields, Literals, MatchScratch, Placement,
-    Profile, ProfileError, Rule, RuleMatch, builtin_profile, compile_profile,
+    BUILTIN_PROFILES, CAPTURE_NAMES, CompiledProfile, Continuation, Fields, LIBRARY_PROFILES,
+    Literals, MatchScratch, Placement, Profile, ProfileError, Rule, RuleMatch, builtin_profile,
+    compile_profile,
 };
 pub use redact::{REDACTED, redact_tokens};
+pub use structured::{Format, StructuredFields};
 
 use crate::observation::{
     Body, InstanceId, Observation, SessionEvent, SessionObservation, Timestamp,
@@ -203,6 +206,32 @@ struct Meta {
     bot: Option<String>,
 }
 
+/// Auto-detection of the library families a stream shows: after [`DETECT_MATCHES`] matched
+/// lines (or [`DETECT_LINES`] lines with at least one match), only the rules of the families
+/// seen are tried (user rules always are).
+pub const DETECT_MATCHES: u32 = 50;
+/// See [`DETECT_MATCHES`].
+pub const DETECT_LINES: u32 = 5000;
+
+#[derive(Debug, Clone, Default)]
+struct Detect {
+    lines: u32,
+    matched: u32,
+    seen: u64,
+}
+
+/// Per-stream buffers that grow to the longest line once, then are reused.
+#[derive(Debug, Default)]
+struct Buffers {
+    scratch: MatchScratch,
+    redacted: Vec<u8>,
+    /// A decoded structured line, or a continuation joined to its first line.
+    work: Vec<u8>,
+    /// The first line of the current message (continuation), when it had a literal.
+    header: Vec<u8>,
+    header_ok: bool,
+}
+
 /// One file or pod stream: framer + compiled profile + instance.
 #[derive(Debug)]
 pub struct LogStream {
@@ -210,9 +239,12 @@ pub struct LogStream {
     profile: Arc<CompiledProfile>,
     meta: Meta,
     counts: Counts,
-    scratch: MatchScratch,
-    redacted: Vec<u8>,
+    /// Boxed: the stream stays small in the containers that hold many.
+    bufs: Box<Buffers>,
     last_malformed: Option<&'static str>,
+    /// Families whose rules are tried (bit = group index).
+    mask: u64,
+    detect: Option<Detect>,
 }
 
 impl LogStream {
@@ -222,6 +254,7 @@ impl LogStream {
         instance: InstanceId,
         source: String,
     ) -> Self {
+        let detect = (profile.families().len() > 1).then(Detect::default);
         Self {
             framer: LineFramer::new(framing, DEFAULT_MAX_LINE_BYTES),
             profile,
@@ -231,10 +264,37 @@ impl LogStream {
                 bot: None,
             },
             counts: Counts::default(),
-            scratch: MatchScratch::default(),
-            redacted: Vec::new(),
+            bufs: Box::default(),
             last_malformed: None,
+            mask: u64::MAX,
+            detect,
         }
+    }
+
+    /// Turn library auto-detection off (every rule of the profile stays on) or back on.
+    pub fn with_detection(mut self, on: bool) -> Self {
+        self.detect = (on && self.profile.families().len() > 1).then(Detect::default);
+        if !on {
+            self.mask = u64::MAX;
+        }
+        self
+    }
+
+    /// The library families auto-detection settled on; `None` while it is still looking (or
+    /// when the profile has one family).
+    pub fn detected(&self) -> Option<Vec<&str>> {
+        if self.mask == u64::MAX {
+            return None;
+        }
+        Some(
+            self.profile
+                .families()
+                .iter()
+                .enumerate()
+                .filter(|(g, _)| self.mask & (1 << g) != 0)
+                .map(|(_, f)| f.as_str())
+                .collect(),
+        )
     }
 
     /// The bot for lines that do not name one (config / `--bot`).
@@ -319,30 +379,35 @@ impl LogStream {
     }
 
     fn finish_inner(&mut self, out: &mut Vec<Observation>, mut all: Option<&mut Vec<Classified>>) {
-        let Self {
-            framer,
-            profile,
-            meta,
-            counts,
-            scratch,
-            redacted,
-            last_malformed,
-        } = self;
-        while let Some(line) = framer.flush() {
+        loop {
+            let Self {
+                framer,
+                profile,
+                meta,
+                counts,
+                bufs,
+                last_malformed,
+                mask,
+                ..
+            } = self;
+            let Some(line) = framer.flush() else { break };
             counts.truncated += 1;
             let mut c = Classified::new(Outcome::Ignored);
             let want = all.is_some();
-            let eval = Eval {
+            let done = Eval {
                 profile,
                 meta,
-                scratch,
-                redacted,
+                bufs,
                 last_malformed,
+                mask: *mask,
                 detail: want.then_some(&mut c),
-            };
-            let outcome = eval.line(line, out);
+            }
+            .line(line, out);
+            if let Some(at) = done.new_time {
+                self.framer.set_last_at(at);
+            }
             if let Some(all) = all.as_deref_mut() {
-                c.outcome = outcome;
+                c.outcome = done.outcome;
                 c.note = Some(c.note.unwrap_or("unterminated partial"));
                 all.push(c);
             }
@@ -360,42 +425,81 @@ impl LogStream {
             profile,
             meta,
             counts,
-            scratch,
-            redacted,
+            bufs,
             last_malformed,
+            mask,
+            ..
         } = self;
-        let outcome = match framer.push(raw) {
+        let (outcome, group, new_time) = match framer.push(raw) {
             Frame::Partial => {
                 counts.partial += 1;
                 if let Some(d) = detail {
                     d.note = Some("partial");
                 }
-                Outcome::Ignored
+                (Outcome::Ignored, None, None)
             }
             Frame::Malformed(reason) => {
                 *last_malformed = Some(reason);
                 if let Some(d) = detail {
                     d.note = Some(reason);
                 }
-                Outcome::Malformed
+                (Outcome::Malformed, None, None)
             }
             Frame::Line(line) => {
                 if line.truncated {
                     counts.truncated += 1;
                 }
-                Eval {
+                let done = Eval {
                     profile,
                     meta,
-                    scratch,
-                    redacted,
+                    bufs,
                     last_malformed,
+                    mask: *mask,
                     detail,
                 }
-                .line(line, out)
+                .line(line, out);
+                (done.outcome, done.group, done.new_time)
             }
         };
-        counts.add(outcome);
+        if let Some(at) = new_time {
+            self.framer.set_last_at(at);
+        }
+        self.counts.add(outcome);
+        if let Some(d) = &mut self.detect {
+            d.lines += 1;
+            if outcome == Outcome::Matched {
+                d.matched += 1;
+                if let Some(g) = group {
+                    d.seen |= 1 << g;
+                }
+            }
+            if d.matched >= DETECT_MATCHES || (d.lines >= DETECT_LINES && d.matched > 0) {
+                if d.seen != 0 {
+                    self.mask = d.seen;
+                }
+                self.detect = None;
+            }
+        }
         outcome
+    }
+}
+
+/// What came of one logical line.
+struct Done {
+    outcome: Outcome,
+    /// The matched rule's family.
+    group: Option<u8>,
+    /// A time read from the line's content (JSON / logfmt) for the framer's clock.
+    new_time: Option<Timestamp>,
+}
+
+impl Done {
+    fn ignored() -> Self {
+        Self {
+            outcome: Outcome::Ignored,
+            group: None,
+            new_time: None,
+        }
     }
 }
 
@@ -403,52 +507,128 @@ impl LogStream {
 struct Eval<'s, 'd> {
     profile: &'s CompiledProfile,
     meta: &'s Meta,
-    scratch: &'s mut MatchScratch,
-    redacted: &'s mut Vec<u8>,
+    bufs: &'s mut Buffers,
     last_malformed: &'s mut Option<&'static str>,
+    mask: u64,
     detail: Option<&'d mut Classified>,
 }
 
-impl Eval<'_, '_> {
-    fn note(&mut self, note: &'static str) {
-        if let Some(d) = self.detail.as_deref_mut() {
-            d.note = Some(note);
-        }
+fn note(detail: &mut Option<&mut Classified>, note: &'static str) {
+    if let Some(d) = detail.as_deref_mut() {
+        d.note = Some(note);
     }
+}
 
-    fn line(mut self, line: FramedLine<'_>, out: &mut Vec<Observation>) -> Outcome {
-        if let Some(d) = self.detail.as_deref_mut() {
-            d.at = line.at;
+impl Eval<'_, '_> {
+    fn line(self, line: FramedLine<'_>, out: &mut Vec<Observation>) -> Done {
+        let Eval {
+            profile,
+            meta,
+            bufs,
+            last_malformed,
+            mask,
+            mut detail,
+        } = self;
+        let raw = line.text;
+        // A tab-led line continues the message of the last line that was not one.
+        let cont = raw.first() == Some(&b'\t') && profile.continues(mask);
+        let mut fmt = if cont {
+            Format::Text
+        } else {
+            structured::line_format(raw, profile.format())
+        };
+        let mut at = line.at;
+        let mut new_time = None;
+        if fmt != Format::Text
+            && !line.own_time
+            && let Some(t) = structured::line_time(raw, fmt, profile.structured_fields())
+        {
+            at = Some(t);
+            new_time = Some(t);
+        }
+        if let Some(d) = detail.as_deref_mut() {
+            d.at = at;
             d.truncated = line.truncated;
         }
-        let Some(at) = line.at else {
-            if line.text.iter().all(u8::is_ascii_whitespace) {
-                self.note("blank");
-                return Outcome::Ignored;
+        let Some(at) = at else {
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                note(&mut detail, "blank");
+                return Done::ignored();
             }
-            *self.last_malformed = Some("no timestamp");
-            self.note("no timestamp");
-            return Outcome::Malformed;
+            *last_malformed = Some("no timestamp");
+            note(&mut detail, "no timestamp");
+            return Done {
+                outcome: Outcome::Malformed,
+                group: None,
+                new_time: None,
+            };
         };
-        // The hot path: a line without any rule's literal ends here, without allocating.
-        if !self.profile.prefilter(line.text, self.scratch) {
-            self.note("no literal");
-            return Outcome::Ignored;
+        let ignored = |detail: &mut Option<&mut Classified>, why| {
+            note(detail, why);
+            Done {
+                new_time,
+                ..Done::ignored()
+            }
+        };
+        let Buffers {
+            scratch,
+            redacted,
+            work,
+            header,
+            header_ok,
+        } = bufs;
+        if !cont {
+            *header_ok = false;
         }
-        let text: &[u8] = if redact::redact_into(line.text, self.redacted) {
-            self.redacted
+        // The hot path: a line without any rule's literal ends here, without allocating.
+        let (text, min_end): (&[u8], usize) = if cont {
+            if !*header_ok {
+                return ignored(&mut detail, "continuation");
+            }
+            work.clear();
+            work.extend_from_slice(header);
+            work.push(b'\n');
+            work.extend_from_slice(raw);
+            if !profile.prefilter(work, scratch) {
+                return ignored(&mut detail, "no literal");
+            }
+            (work.as_slice(), header.len() + 1)
         } else {
-            line.text
+            if !profile.prefilter(raw, scratch) {
+                return ignored(&mut detail, "no literal");
+            }
+            let decoded = match fmt {
+                Format::Json => structured::render_json(raw, profile.structured_fields(), work),
+                Format::Logfmt => structured::render_logfmt(raw, profile.structured_fields(), work),
+                _ => false,
+            };
+            if decoded {
+                if !profile.prefilter(work, scratch) {
+                    return ignored(&mut detail, "no literal");
+                }
+                (work.as_slice(), 0)
+            } else {
+                // Not really JSON / logfmt after all: read as text.
+                fmt = Format::Text;
+                if profile.continues(mask) {
+                    header.clear();
+                    header.extend_from_slice(raw);
+                    *header_ok = true;
+                }
+                (raw, 0)
+            }
         };
-        let Some(m) = self
-            .profile
-            .match_candidates(text, self.scratch, self.detail.is_some())
-        else {
-            self.note("no regex matched");
-            return Outcome::Ignored;
+        let _ = fmt;
+        let text: &[u8] = if redact::redact_into(text, redacted) {
+            redacted
+        } else {
+            text
         };
-        let bot = m.bot.or_else(|| self.meta.bot.clone());
-        if let Some(d) = self.detail.as_deref_mut() {
+        let Some(m) = profile.match_in(text, scratch, detail.is_some(), mask, min_end) else {
+            return ignored(&mut detail, "no regex matched");
+        };
+        let bot = m.bot.or_else(|| meta.bot.clone());
+        if let Some(d) = detail.as_deref_mut() {
             d.rule = Some(m.rule.to_owned());
             d.event.clone_from(&m.event);
             d.bot.clone_from(&bot);
@@ -456,21 +636,24 @@ impl Eval<'_, '_> {
             d.captures = m.captures;
         }
         let Some(event) = m.event else {
-            self.note("ignore rule");
-            return Outcome::Ignored;
+            return ignored(&mut detail, "ignore rule");
         };
         out.push(Observation {
             at,
-            source: self.meta.source.clone(),
+            source: meta.source.clone(),
             body: Body::Session(SessionObservation {
                 bot,
-                instance: self.meta.instance.clone(),
+                instance: meta.instance.clone(),
                 shard: m.shard,
                 event,
                 line: Some(evidence(text)),
             }),
         });
-        Outcome::Matched
+        Done {
+            outcome: Outcome::Matched,
+            group: m.group,
+            new_time,
+        }
     }
 }
 
@@ -583,7 +766,8 @@ mod tests {
         let line =
             b"2026-04-19T04:12:05.201377Z  INFO openab::discord: registered global slash commands";
         assert_eq!(s.push_line(line, &mut out), Outcome::Ignored);
-        assert!(s.redacted.capacity() == 0 && s.scratch == MatchScratch::default());
+        assert!(s.bufs.redacted.capacity() == 0 && s.bufs.scratch == MatchScratch::default());
+        assert!(s.bufs.work.capacity() == 0 && s.bufs.header.capacity() == 0);
         assert!(out.is_empty());
     }
 

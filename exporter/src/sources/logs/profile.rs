@@ -33,20 +33,59 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::{Captures, Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::structured::{Format, StructuredFields};
 use crate::observation::SessionEvent;
 
-/// Names of the built-in profiles; `auto` is all the others together.
-pub const BUILTIN_PROFILES: [&str; 4] = ["auto", "openab", "serenity", "discordpy"];
+/// Names of the built-in profiles. `auto` is every library profile together (and decodes JSON
+/// and logfmt lines by their first bytes); `tracing-json`, `logfmt` and `json` are the library
+/// rules behind a structured decoder.
+pub const BUILTIN_PROFILES: [&str; 10] = [
+    "auto",
+    "openab",
+    "serenity",
+    "twilight",
+    "discordpy",
+    "discordjs",
+    "jda",
+    "tracing-json",
+    "logfmt",
+    "json",
+];
+
+/// The library profiles that make up `auto`, in matching order.
+pub const LIBRARY_PROFILES: [&str; 6] = [
+    "openab",
+    "serenity",
+    "twilight",
+    "discordpy",
+    "discordjs",
+    "jda",
+];
 
 const COMMON_TOML: &str = include_str!("../../../profiles/common.toml");
-const BUILTIN_TOML: [(&str, &str); 3] = [
+const BUILTIN_TOML: [(&str, &str); 9] = [
     ("openab", include_str!("../../../profiles/openab.toml")),
     ("serenity", include_str!("../../../profiles/serenity.toml")),
+    ("twilight", include_str!("../../../profiles/twilight.toml")),
     (
         "discordpy",
         include_str!("../../../profiles/discordpy.toml"),
     ),
+    (
+        "discordjs",
+        include_str!("../../../profiles/discordjs.toml"),
+    ),
+    ("jda", include_str!("../../../profiles/jda.toml")),
+    (
+        "tracing-json",
+        include_str!("../../../profiles/tracing-json.toml"),
+    ),
+    ("logfmt", include_str!("../../../profiles/logfmt.toml")),
+    ("json", include_str!("../../../profiles/json.toml")),
 ];
+
+/// Most families one compiled profile tells apart (a bit each in a stream's mask).
+pub const MAX_FAMILIES: usize = 63;
 
 /// Longest captured value kept (bytes); longer values are cut.
 const MAX_CAPTURE_BYTES: usize = 200;
@@ -117,6 +156,10 @@ pub struct Rule {
     pub event: String,
     #[serde(default)]
     pub fields: Fields,
+    /// The library family of a built-in rule (set when profiles are merged; user rules have
+    /// none and are always tried).
+    #[serde(skip)]
+    family: Option<String>,
 }
 
 impl Rule {
@@ -132,6 +175,7 @@ impl Rule {
             regex: None,
             event: event.into(),
             fields: Fields::default(),
+            family: None,
         }
     }
 
@@ -157,6 +201,15 @@ pub enum Placement {
     After,
 }
 
+/// How a line that starts with a tab relates to the line before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Continuation {
+    /// A line starting with a tab continues the message of the last line that did not (the
+    /// discord.js debug layout): it is matched as `first line \n this line`.
+    Tab,
+}
+
 /// A profile as data (not yet compiled).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,6 +217,22 @@ pub struct Profile {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The library family (auto-detection keeps the families a stream shows); default: the
+    /// profile's name. OpenAB and serenity are one family (OpenAB logs serenity's lines).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub family: String,
+    /// Built-in profiles whose rules (and vars) come first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// How lines are encoded (text, JSON, logfmt; `auto` by each line's first bytes).
+    #[serde(default)]
+    pub format: Format,
+    /// Which keys of a structured line hold the time, level, message and target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<StructuredFields>,
+    /// Continuation lines (discord.js: tab-led).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<Continuation>,
     /// Regex fragments, `${name}` in regexes and other vars.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vars: BTreeMap<String, String>,
@@ -176,7 +245,9 @@ pub struct Profile {
 pub enum ProfileError {
     #[error("profile {profile:?}: {message}")]
     Parse { profile: String, message: String },
-    #[error("unknown profile {0:?} (built-in: auto, openab, serenity, discordpy)")]
+    #[error(
+        "unknown profile {0:?} (built-in: auto, openab, serenity, twilight, discordpy, discordjs, jda, tracing-json, logfmt, json)"
+    )]
     UnknownProfile(String),
     #[error("rule {rule:?}: {message}")]
     Rule { rule: String, message: String },
@@ -244,27 +315,54 @@ impl Profile {
         })
     }
 
-    /// A built-in profile, uncompiled (so user rules can be added): `auto`, `openab`,
-    /// `serenity`, `discordpy`.
+    /// A built-in profile, uncompiled (so user rules can be added): one of [`BUILTIN_PROFILES`].
     pub fn builtin(name: &str) -> Option<Self> {
+        Self::builtin_depth(name, 0)
+    }
+
+    fn builtin_depth(name: &str, depth: usize) -> Option<Self> {
         let parse = |text: &str| Self::from_toml(text).expect("built-in profiles are valid TOML");
+        if depth > 4 {
+            return None;
+        }
         let common = parse(COMMON_TOML);
         let parts: Vec<Profile> = if name == "auto" {
-            BUILTIN_TOML.iter().map(|(_, t)| parse(t)).collect()
+            LIBRARY_PROFILES
+                .iter()
+                .map(|n| Self::builtin_depth(n, depth + 1))
+                .collect::<Option<_>>()?
         } else {
             let (_, text) = BUILTIN_TOML.iter().find(|(n, _)| *n == name)?;
-            vec![parse(text)]
+            let mut own = parse(text);
+            let mut parts: Vec<Profile> = std::mem::take(&mut own.include)
+                .iter()
+                .map(|n| Self::builtin_depth(n, depth + 1))
+                .collect::<Option<_>>()?;
+            parts.push(own);
+            parts
         };
+        let (format, json) = parts
+            .last()
+            .map(|p| (p.format, p.json.clone()))
+            .unwrap_or_default();
         let mut merged = Self::merge(name, std::iter::once(common).chain(parts))
             .expect("built-in profiles do not conflict");
         if name == "auto" {
-            merged.description =
-                "All built-in profiles (openab, serenity, discordpy), in that order.".into();
+            merged.description = format!(
+                "All library profiles ({}), in that order; JSON and logfmt lines decoded by their first bytes.",
+                LIBRARY_PROFILES.join(", ")
+            );
+        } else {
+            // The profile's own encoding, not its includes'.
+            merged.format = format;
+            merged.json = json;
         }
         Some(merged)
     }
 
-    /// Join profiles: rules in order, vars united (the same var with two values is an error).
+    /// Join profiles: rules in order (each keeps its part's family), vars united (the same var
+    /// with two values is an error), continuation if any part has it, the format the parts
+    /// agree on (else `auto`), the first JSON mapping.
     pub fn merge(
         name: impl Into<String>,
         parts: impl IntoIterator<Item = Profile>,
@@ -274,6 +372,7 @@ impl Profile {
             ..Profile::default()
         };
         let mut descriptions = Vec::new();
+        let mut formats = Vec::new();
         for p in parts {
             for (k, v) in p.vars {
                 match out.vars.get(&k) {
@@ -291,11 +390,33 @@ impl Profile {
             if !p.description.is_empty() {
                 descriptions.push(p.description);
             }
-            out.rules.extend(p.rules);
+            if !p.rules.is_empty() {
+                formats.push(p.format);
+            }
+            out.continuation = out.continuation.or(p.continuation);
+            if out.json.is_none() {
+                out.json = p.json;
+            }
+            let family = if p.family.is_empty() {
+                p.name.clone()
+            } else {
+                p.family.clone()
+            };
+            out.rules.extend(p.rules.into_iter().map(|mut r| {
+                if r.family.is_none() {
+                    r.family = Some(family.clone());
+                }
+                r
+            }));
         }
         if descriptions.len() == 1 {
             out.description = descriptions.pop().unwrap_or_default();
         }
+        formats.dedup();
+        out.format = match formats.as_slice() {
+            [one] => *one,
+            _ => Format::Auto,
+        };
         Ok(out)
     }
 
@@ -335,11 +456,18 @@ impl Profile {
     /// Check and compile every rule.
     pub fn compile(&self) -> Result<CompiledProfile, ProfileError> {
         let vars = expand_vars(&self.vars)?;
+        if let Some(j) = &self.json {
+            j.validate().map_err(|message| ProfileError::Parse {
+                profile: self.name.clone(),
+                message: format!("json: {message}"),
+            })?;
+        }
         let mut names = HashSet::new();
         let mut rules = Vec::with_capacity(self.rules.len());
-        let mut literal_ids: HashMap<&str, usize> = HashMap::new();
-        let mut literals: Vec<&str> = Vec::new();
+        let mut literal_ids: HashMap<String, usize> = HashMap::new();
+        let mut literals: Vec<String> = Vec::new();
         let mut literal_rules: Vec<Vec<u32>> = Vec::new();
+        let mut families: Vec<String> = Vec::new();
         for (idx, rule) in self.rules.iter().enumerate() {
             if rule.name.trim().is_empty() {
                 return Err(ProfileError::rule(
@@ -350,23 +478,47 @@ impl Profile {
             if !names.insert(rule.name.as_str()) {
                 return Err(ProfileError::rule(&rule.name, "two rules have this name"));
             }
-            let compiled = CompiledRule::new(rule, &vars)?;
+            let mut compiled = CompiledRule::new(rule, &vars)?;
+            if let Some(f) = &rule.family {
+                let g = match families.iter().position(|x| x == f) {
+                    Some(g) => g,
+                    None => {
+                        families.push(f.clone());
+                        families.len() - 1
+                    }
+                };
+                if g >= MAX_FAMILIES {
+                    return Err(ProfileError::rule(&rule.name, "too many library families"));
+                }
+                compiled.group = Some(g as u8);
+            }
             if rule.literal.as_slice().is_empty() {
                 return Err(ProfileError::rule(&rule.name, "a rule needs a literal"));
             }
+            let idx =
+                u32::try_from(idx).map_err(|_| ProfileError::rule(&rule.name, "too many rules"))?;
             for lit in rule.literal.as_slice() {
                 if lit.is_empty() {
                     return Err(ProfileError::rule(&rule.name, "empty literal"));
                 }
-                let id = *literal_ids.entry(lit.as_str()).or_insert_with(|| {
-                    literals.push(lit);
-                    literal_rules.push(Vec::new());
-                    literals.len() - 1
-                });
-                let idx = u32::try_from(idx)
-                    .map_err(|_| ProfileError::rule(&rule.name, "too many rules"))?;
-                if !literal_rules[id].contains(&idx) {
-                    literal_rules[id].push(idx);
+                // In a JSON string or a quoted logfmt value, `"` and `\` are escaped: the
+                // escaped spelling is a literal of the rule too (the prefilter runs on the
+                // line before it is decoded).
+                let escaped = lit.replace('\\', "\\\\").replace('"', "\\\"");
+                let spellings = if escaped != *lit {
+                    vec![lit.clone(), escaped]
+                } else {
+                    vec![lit.clone()]
+                };
+                for l in spellings {
+                    let id = *literal_ids.entry(l.clone()).or_insert_with(|| {
+                        literals.push(l);
+                        literal_rules.push(Vec::new());
+                        literals.len() - 1
+                    });
+                    if !literal_rules[id].contains(&idx) {
+                        literal_rules[id].push(idx);
+                    }
                 }
             }
             rules.push(compiled);
@@ -393,14 +545,34 @@ impl Profile {
                 literals
                     .iter()
                     .enumerate()
-                    .filter(|&(j, b)| i != j && (a.contains(b) || b.contains(a)))
+                    .filter(|&(j, b)| i != j && (a.contains(b.as_str()) || b.contains(a.as_str())))
                     .map(|(j, _)| j as u32)
                     .collect()
             })
             .collect();
+        // Families whose rules read continuation lines.
+        let continued_families = if self.continuation.is_some() {
+            let mut mask = 0u64;
+            for r in &rules {
+                match r.group {
+                    Some(g) if r.continued => mask |= 1 << g,
+                    None => mask |= 1 << 63,
+                    _ => {}
+                }
+            }
+            // A profile that asks for continuation without a rule that reads it (user rules
+            // only): continuation stays on.
+            if mask == 0 { u64::MAX } else { mask }
+        } else {
+            0
+        };
         Ok(CompiledProfile {
             name: self.name.clone(),
             description: self.description.clone(),
+            format: self.format,
+            json: self.json.clone().unwrap_or_default(),
+            continued_families,
+            families,
             words: rules.len().div_ceil(64),
             rules,
             ac,
@@ -612,6 +784,10 @@ struct CompiledRule {
     event: EventKind,
     fields: Fields,
     groups: Groups,
+    /// Library family index (`None`: a user rule, always tried).
+    group: Option<u8>,
+    /// The regex reads a line break (a rule for continued messages).
+    continued: bool,
 }
 
 impl CompiledRule {
@@ -647,10 +823,12 @@ impl CompiledRule {
             }
         }
         let mut groups = Groups::default();
+        let mut continued = false;
         let regex = match &rule.regex {
             None => None,
             Some(src) => {
                 let expanded = substitute(src, vars).map_err(|m| ProfileError::rule(name, m))?;
+                continued = expanded.contains("\\n");
                 let re = RegexBuilder::new(&expanded)
                     .unicode(false)
                     .build()
@@ -705,6 +883,8 @@ impl CompiledRule {
             event,
             fields: rule.fields.clone(),
             groups,
+            group: None,
+            continued,
         })
     }
 
@@ -739,6 +919,7 @@ impl CompiledRule {
         }
         RuleMatch {
             rule: &self.name,
+            group: self.group,
             bot: text(self.groups.bot).or_else(|| f.bot.clone()),
             shard,
             event: self.event.build(values, &self.name),
@@ -777,6 +958,9 @@ fn parse_bool(raw: &[u8]) -> Option<bool> {
 pub struct RuleMatch<'p> {
     /// The rule's name.
     pub rule: &'p str,
+    /// The rule's library family (an index into [`CompiledProfile::families`]); `None` for a
+    /// user rule.
+    pub group: Option<u8>,
     /// `None` for an `ignore` rule.
     pub event: Option<SessionEvent>,
     pub bot: Option<String>,
@@ -796,6 +980,14 @@ pub struct MatchScratch {
 pub struct CompiledProfile {
     name: String,
     description: String,
+    /// How lines are encoded.
+    format: Format,
+    /// Keys of structured lines.
+    json: StructuredFields,
+    /// Families (bits) whose rules read continuation lines; bit 63: user rules; 0: none.
+    continued_families: u64,
+    /// Library families, by group index.
+    families: Vec<String>,
     rules: Vec<CompiledRule>,
     /// Literal automaton; `None` without rules.
     ac: Option<AhoCorasick>,
@@ -816,6 +1008,26 @@ impl CompiledProfile {
 
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// How lines are encoded.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Which keys of a structured line hold what.
+    pub fn structured_fields(&self) -> &StructuredFields {
+        &self.json
+    }
+
+    /// The library families of its rules, by group index (`RuleMatch::group`).
+    pub fn families(&self) -> &[String] {
+        &self.families
+    }
+
+    /// Whether tab-led lines continue a message with every family in `mask` enabled.
+    pub fn continues(&self, mask: u64) -> bool {
+        self.continued_families & mask != 0
     }
 
     /// Rule names, in matching order.
@@ -877,6 +1089,20 @@ impl CompiledProfile {
         scratch: &MatchScratch,
         want_captures: bool,
     ) -> Option<RuleMatch<'_>> {
+        self.match_in(text, scratch, want_captures, u64::MAX, 0)
+    }
+
+    /// [`match_candidates`](Self::match_candidates) among the rules of the families in `mask`
+    /// (bit = group index; rules without a family always), where a match must end after byte
+    /// `min_end` (a continuation line joined to its first line: the match must reach into it).
+    pub fn match_in(
+        &self,
+        text: &[u8],
+        scratch: &MatchScratch,
+        want_captures: bool,
+        mask: u64,
+        min_end: usize,
+    ) -> Option<RuleMatch<'_>> {
         for (w, &word) in scratch.bits.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
@@ -885,19 +1111,31 @@ impl CompiledProfile {
                 let Some(rule) = self.rules.get(r) else {
                     continue;
                 };
-                match &rule.regex {
-                    None => return Some(rule.build(None, want_captures)),
+                if let Some(g) = rule.group
+                    && mask & (1 << g) == 0
+                {
+                    continue;
+                }
+                let Some(re) = &rule.regex else {
+                    if min_end == 0 {
+                        return Some(rule.build(None, want_captures));
+                    }
+                    continue;
+                };
+                if re.captures_len() == 1 {
                     // Without capture groups, a match test is enough (and much cheaper).
-                    Some(re) if re.captures_len() == 1 => {
-                        if re.is_match(text) {
-                            return Some(rule.build(None, want_captures));
-                        }
+                    let hit = if min_end == 0 {
+                        re.is_match(text)
+                    } else {
+                        re.find(text).is_some_and(|m| m.end() > min_end)
+                    };
+                    if hit {
+                        return Some(rule.build(None, want_captures));
                     }
-                    Some(re) => {
-                        if let Some(caps) = re.captures(text) {
-                            return Some(rule.build(Some(&caps), want_captures));
-                        }
-                    }
+                } else if let Some(caps) = re.captures(text)
+                    && caps.get(0).is_some_and(|m| m.end() > min_end)
+                {
+                    return Some(rule.build(Some(&caps), want_captures));
                 }
             }
         }
@@ -915,8 +1153,8 @@ impl CompiledProfile {
     }
 }
 
-/// A built-in profile, compiled once and shared: `auto` (the default: all of them), `openab`,
-/// `serenity`, `discordpy`.
+/// A built-in profile, compiled once and shared: one of [`BUILTIN_PROFILES`] (`auto`, the
+/// default, is every library profile).
 pub fn builtin_profile(name: &str) -> Option<Arc<CompiledProfile>> {
     static CACHE: OnceLock<Vec<(&'static str, Arc<CompiledProfile>)>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| {
@@ -961,7 +1199,7 @@ mod tests {
         }
         assert!(builtin_profile("nope").is_none());
         let auto = builtin_profile("auto").unwrap();
-        let parts: usize = ["openab", "serenity", "discordpy"]
+        let parts: usize = LIBRARY_PROFILES
             .iter()
             .map(|n| builtin_profile(n).unwrap().rule_names().count())
             .sum();
