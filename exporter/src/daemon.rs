@@ -17,7 +17,10 @@ use crate::observation::{Body, Observation, SourceHealth, Timestamp};
 use crate::sinks::http::{Shared, router};
 use crate::sinks::traces::TraceSink;
 
-/// Where "now" comes from: the wall clock, or simulated time running `speed` times faster.
+/// Where "now" comes from: the wall clock, or simulated time that runs `speed` times faster
+/// until it has caught up with the wall clock, and then follows it. Starting the simulation in
+/// the past by exactly the lead it will gain keeps every exported timestamp at or before the
+/// real time (dashboards computing `time() - last_event` never see the future).
 #[derive(Debug, Clone, Copy)]
 pub enum Clock {
     Real,
@@ -29,22 +32,39 @@ pub enum Clock {
 }
 
 impl Clock {
+    /// A simulated clock that runs `speed` times faster for `fast` simulated seconds, ending
+    /// at the real time, then in real time.
+    pub fn compressed(speed: f64, fast: f64) -> Self {
+        let lead = fast * (1.0 - 1.0 / speed).max(0.0);
+        Clock::Simulated {
+            wall0: Instant::now(),
+            sim0: chrono::Utc::now() - TimeDelta::milliseconds((lead * 1000.0) as i64),
+            speed,
+        }
+    }
+
     pub fn now(&self) -> Timestamp {
         match self {
             Clock::Real => chrono::Utc::now(),
             Clock::Simulated { wall0, sim0, speed } => {
                 let ms = wall0.elapsed().as_secs_f64() * speed * 1000.0;
-                *sim0 + TimeDelta::milliseconds(ms as i64)
+                (*sim0 + TimeDelta::milliseconds(ms as i64)).min(chrono::Utc::now())
             }
         }
     }
 
     /// How long to wait in real time until the clock reads `at`.
     pub fn until(&self, at: Timestamp) -> Duration {
-        let ahead = (at - self.now()).as_seconds_f64().max(0.0);
         match self {
-            Clock::Real => Duration::from_secs_f64(ahead),
-            Clock::Simulated { speed, .. } => Duration::from_secs_f64(ahead / speed),
+            Clock::Real => {
+                Duration::from_secs_f64((at - chrono::Utc::now()).as_seconds_f64().max(0.0))
+            }
+            Clock::Simulated { wall0, sim0, speed } => {
+                // The later of: the fast clock reaching `at`, the wall clock reaching `at`.
+                let fast = (at - *sim0).as_seconds_f64() / speed - wall0.elapsed().as_secs_f64();
+                let real = (at - chrono::Utc::now()).as_seconds_f64();
+                Duration::from_secs_f64(fast.max(real).max(0.0))
+            }
         }
     }
 }

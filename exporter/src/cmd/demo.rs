@@ -1,7 +1,7 @@
 //! `demo`: the daemon on the built-in simulated fleet.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -13,6 +13,10 @@ use crate::sinks::http::Shared;
 use crate::sources::logs::Outcome;
 use crate::sources::sim::player::{self, Converter};
 use crate::sources::sim::{scenarios, write_capture};
+
+/// Simulated seconds the story takes (the last scripted change, TallyBot's lingering session,
+/// ends at about +515 s); the clock runs `--speed` times faster until then, then in real time.
+const STORY_SECS: f64 = 600.0;
 
 /// How much simulated time follows the story (the demo keeps running that long).
 const HORIZON_SECS: f64 = 7.0 * 86_400.0;
@@ -35,15 +39,13 @@ pub async fn demo(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
-    let sim0 = chrono::Utc::now();
-    let clock = Clock::Simulated {
-        wall0: Instant::now(),
-        sim0,
-        speed,
+    let clock = Clock::compressed(speed, STORY_SECS);
+    let Clock::Simulated { sim0, .. } = clock else {
+        unreachable!("compressed clocks are simulated")
     };
     println!(
         "discord-gateway-exporter demo: http://{addr}/metrics  http://{addr}/api/v1/findings\n\
-         A simulated fleet with two hours of history; simulated time runs {speed}x.\n\
+         A simulated fleet with two hours of history; the next ten simulated minutes run {speed}x, then real time.\n\
          - AgentBroker: `kubectl rollout restart` at +15 s; the new pod connects while the old one still holds its session\n\
          - HelperBot:   the workaround, scale 0 -> wait -> scale 1, at +60 s\n\
          - TallyBot:    a rollout where both sessions receive every event, at +120 s\n\
