@@ -210,6 +210,14 @@ fn dispatches(record: &[Value]) -> BTreeMap<u64, usize> {
     m
 }
 
+/// Waits until the daemon's recording holds `n` dispatch lines (they reach the engine in
+/// batches, a little after they are counted).
+fn wait_recorded(d: &Daemon, record: &Path, n: u64) {
+    d.wait_for(Duration::from_secs(20), "dispatch lines recorded", |_| {
+        (dispatches(&read_record(record)).len() as u64 >= n).then_some(())
+    });
+}
+
 fn dispatch(id: u64) -> String {
     format!(
         "INFO dispatch{{channel={id} adapter=\"discord\"}}: openab::dispatch: batch dispatched \
@@ -378,6 +386,7 @@ fn rollout_restart_shows_concurrent_and_silent_sessions_for_the_new_pod() {
                 .then_some(())
         },
     );
+    wait_recorded(&d, &record, id);
     // Streams of the deleted pod end; the new pod's stream stays.
     d.wait_for(Duration::from_secs(20), "one log stream left", |d| {
         (d.metric_sum(
@@ -587,6 +596,7 @@ fn cut_watch_410_gone_cut_log_stream_and_a_restart_lose_and_repeat_nothing() {
         );
     }
     wait_lines(&d, served, "lines around the restart");
+    wait_recorded(&d, &record, id);
     if std::env::var_os("SHOW_DAEMON_LOG").is_some() {
         eprintln!("{}\n{:#?}", d.output(), fake.requests());
     }
@@ -759,6 +769,8 @@ bots = {{ agentbroker = "AgentBroker" }}
     append(&log0, &cri(t, 'P', head2));
     physical += 1;
     wait(&d, physical);
+    // Every complete line reached the engine (the one waiting for its F is not complete).
+    wait_recorded(&d, &rec1, id - 1);
     let first_run = d.lines_counted();
     let h = d.json("/healthz");
     assert_eq!(h["sources"]["kubernetes:logs"]["up"], true, "{h}");
@@ -786,6 +798,8 @@ bots = {{ agentbroker = "AgentBroker" }}
     d.wait_for(Duration::from_secs(30), "lines after restart", |d| {
         (d.lines_counted() == second_expected + 2).then_some(())
     });
+    let first_recorded = dispatches(&read_record(&rec1)).len() as u64;
+    wait_recorded(&d, &rec2, id - first_recorded);
     d.stop();
 
     let mut all = read_record(&rec1);

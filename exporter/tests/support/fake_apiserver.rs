@@ -62,6 +62,8 @@ struct Inner {
     /// Open watch and log connections (for the benchmark's report).
     open_watches: usize,
     open_logs: usize,
+    /// Open log streams per (namespace, pod).
+    streaming: HashMap<(String, String), usize>,
     /// Bookmark interval.
     bookmark_every: Duration,
 }
@@ -305,6 +307,17 @@ impl FakeApiServer {
     pub fn open(&self) -> (usize, usize) {
         let i = self.inner.lock().unwrap();
         (i.open_watches, i.open_logs)
+    }
+
+    /// Pods with an open log stream.
+    pub fn streaming_pods(&self) -> Vec<(String, String)> {
+        self.inner
+            .lock()
+            .unwrap()
+            .streaming
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -617,7 +630,15 @@ struct LogState {
 
 impl Drop for LogState {
     fn drop(&mut self) {
-        self.s.inner.lock().unwrap().open_logs -= 1;
+        let mut i = self.s.inner.lock().unwrap();
+        i.open_logs -= 1;
+        let key = (self.key.0.clone(), self.key.1.clone());
+        if let Some(n) = i.streaming.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                i.streaming.remove(&key);
+            }
+        }
     }
 }
 
@@ -695,6 +716,10 @@ async fn pod_log(
         _ => eligible.first().copied().unwrap_or(lines.len()),
     };
     inner.open_logs += 1;
+    *inner
+        .streaming
+        .entry((ns.clone(), name.clone()))
+        .or_insert(0) += 1;
     let cut = inner.log_cut;
     drop(inner);
     let st = LogState {

@@ -215,7 +215,7 @@ async fn run(
             Logs::Cluster(streams::Streams::new(
                 Arc::new(streams::Ctx {
                     client: client.clone(),
-                    tx: tx.clone(),
+                    tx: coalesce(tx.clone(), shutdown.clone()),
                     shared: shared.clone(),
                     metrics: metrics.clone(),
                     profile: s.profile.clone(),
@@ -343,6 +343,49 @@ async fn run(
     if let Logs::Node(n) = &mut logs {
         n.save();
     }
+}
+
+/// How long log observations are gathered before they go to the engine together.
+const COALESCE: Duration = Duration::from_millis(100);
+
+/// A sender whose observations reach `tx` in batches, at most every [`COALESCE`]: hundreds of
+/// streams each sending a line would otherwise wake the engine (and make it publish a
+/// snapshot) once per line. The order of each stream's observations is kept.
+fn coalesce(
+    tx: mpsc::Sender<Observation>,
+    mut shutdown: watch::Receiver<bool>,
+) -> mpsc::Sender<Observation> {
+    let (in_tx, mut in_rx) = mpsc::channel::<Observation>(4096);
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                n = in_rx.recv_many(&mut batch, 4096) => {
+                    if n == 0 {
+                        return;
+                    }
+                }
+                _ = shutdown.changed() => {
+                    // What is still here goes if the engine takes it at once.
+                    while let Ok(o) = in_rx.try_recv() {
+                        let _ = tx.try_send(o);
+                    }
+                    return;
+                }
+            }
+            // More of the same burst: wait a little, then take all that came.
+            tokio::time::sleep(COALESCE).await;
+            while let Ok(o) = in_rx.try_recv() {
+                batch.push(o);
+            }
+            for o in batch.drain(..) {
+                if tx.send(o).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    in_tx
 }
 
 /// One pod object from the watch.
