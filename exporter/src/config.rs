@@ -37,6 +37,12 @@ pub struct Config {
     #[serde(rename = "rule")]
     pub rules: Vec<Rule>,
     pub rule_placement: Placement,
+    /// The profile that reads a bot's logs (`[bot_profiles]`, `AgentBroker = "openab"`);
+    /// streams of other bots use `profile`.
+    pub bot_profiles: std::collections::BTreeMap<String, String>,
+    /// Keys of JSON / logfmt lines (time, level, message, target, ...) for the profiles that
+    /// decode them; unset: the profile's own mapping.
+    pub json_fields: Option<crate::sources::logs::StructuredFields>,
     /// Bots whose session start limit is polled from Discord (`[[bot]]`).
     #[serde(rename = "bot")]
     pub bots: Vec<BotConfig>,
@@ -61,6 +67,8 @@ impl Default for Config {
             files: Vec::new(),
             rules: Vec::new(),
             rule_placement: Placement::After,
+            bot_profiles: Default::default(),
+            json_fields: None,
             bots: Vec::new(),
             discord: DiscordConfig::default(),
             kubernetes: None,
@@ -176,7 +184,15 @@ impl Config {
         if self.tick_ms == 0 {
             return Err(Error::Config("tick_ms must be at least 1".into()));
         }
+        if let Some(j) = &self.json_fields {
+            j.validate()
+                .map_err(|e| Error::Config(format!("json_fields: {e}")))?;
+        }
         self.compile_profile(&self.profile)?;
+        for (bot, p) in &self.bot_profiles {
+            self.compile_profile(p)
+                .map_err(|e| Error::Config(format!("bot_profiles.{bot}: {e}")))?;
+        }
         for f in &self.files {
             if let Some(p) = &f.profile {
                 self.compile_profile(p)?;
@@ -271,8 +287,42 @@ impl Config {
         &self,
         name: &str,
     ) -> Result<std::sync::Arc<crate::sources::logs::CompiledProfile>> {
-        crate::sources::logs::compile_profile(name, self.rules.iter().cloned(), self.rule_placement)
-            .map_err(|e| Error::Config(e.to_string()))
+        crate::sources::logs::compile_profile_with(
+            name,
+            self.rules.iter().cloned(),
+            self.rule_placement,
+            self.json_fields.as_ref(),
+        )
+        .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// `profile` and the `[bot_profiles]`, compiled once: a stream asks for its bot's.
+    pub fn profile_set(&self) -> Result<crate::sources::logs::ProfileSet> {
+        let mut set = crate::sources::logs::ProfileSet::new(self.compile_profile(&self.profile)?);
+        for (bot, p) in &self.bot_profiles {
+            set = set.with_bot(bot.clone(), self.compile_profile(p)?);
+        }
+        Ok(set)
+    }
+
+    /// The profile of a followed file: its own `profile`, else its bot's, else `profile`.
+    pub fn file_profile(
+        &self,
+        spec: &FileSource,
+    ) -> Result<std::sync::Arc<crate::sources::logs::CompiledProfile>> {
+        let bot = spec.bot.as_deref().or(self.default_bot.as_deref());
+        let name = spec
+            .profile
+            .as_deref()
+            .or_else(|| {
+                let b = bot?;
+                self.bot_profiles
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(b))
+                    .map(|(_, p)| p.as_str())
+            })
+            .unwrap_or(&self.profile);
+        self.compile_profile(name)
     }
 
     /// Where a config file was looked for, for messages.

@@ -43,7 +43,8 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
 
     let mut firsts = Vec::new();
     for spec in &cfg.files {
-        let profile = cfg.compile_profile(spec.profile.as_deref().unwrap_or(&cfg.profile))?;
+        // The file's own profile, else its bot's (`[bot_profiles]`), else `profile`.
+        let profile = cfg.file_profile(spec)?;
         let follower = FileFollower::new(
             spec.clone(),
             profile,

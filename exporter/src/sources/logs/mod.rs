@@ -25,8 +25,8 @@ use memchr::memchr_iter;
 pub use framing::{DEFAULT_MAX_LINE_BYTES, Frame, FramedLine, Framing, LineFramer};
 pub use profile::{
     BUILTIN_PROFILES, CAPTURE_NAMES, CompiledProfile, Continuation, Fields, LIBRARY_PROFILES,
-    Literals, MatchScratch, Placement, Profile, ProfileError, Rule, RuleMatch, builtin_profile,
-    compile_profile,
+    Literals, MatchScratch, Placement, Profile, ProfileError, ProfileSet, Rule, RuleMatch,
+    builtin_profile, compile_profile, compile_profile_with,
 };
 pub use redact::{REDACTED, redact_tokens};
 pub use structured::{Format, StructuredFields};
@@ -245,6 +245,8 @@ pub struct LogStream {
     /// Families whose rules are tried (bit = group index).
     mask: u64,
     detect: Option<Detect>,
+    /// The families auto-detection settled on.
+    detected: Option<Vec<String>>,
 }
 
 impl LogStream {
@@ -268,33 +270,22 @@ impl LogStream {
             last_malformed: None,
             mask: u64::MAX,
             detect,
+            detected: None,
         }
     }
 
     /// Turn library auto-detection off (every rule of the profile stays on) or back on.
     pub fn with_detection(mut self, on: bool) -> Self {
         self.detect = (on && self.profile.families().len() > 1).then(Detect::default);
-        if !on {
-            self.mask = u64::MAX;
-        }
         self
     }
 
     /// The library families auto-detection settled on; `None` while it is still looking (or
     /// when the profile has one family).
     pub fn detected(&self) -> Option<Vec<&str>> {
-        if self.mask == u64::MAX {
-            return None;
-        }
-        Some(
-            self.profile
-                .families()
-                .iter()
-                .enumerate()
-                .filter(|(g, _)| self.mask & (1 << g) != 0)
-                .map(|(_, f)| f.as_str())
-                .collect(),
-        )
+        self.detected
+            .as_ref()
+            .map(|v| v.iter().map(String::as_str).collect())
     }
 
     /// The bot for lines that do not name one (config / `--bot`).
@@ -474,13 +465,38 @@ impl LogStream {
                 }
             }
             if d.matched >= DETECT_MATCHES || (d.lines >= DETECT_LINES && d.matched > 0) {
-                if d.seen != 0 {
-                    self.mask = d.seen;
-                }
+                let seen = d.seen;
                 self.detect = None;
+                if seen != 0 {
+                    self.settle(seen);
+                }
             }
         }
         outcome
+    }
+}
+
+impl LogStream {
+    /// Keep only the families in `seen`: the stream goes on with the narrowed profile (fewer
+    /// literals), or, when it cannot be had, with a mask over the whole one.
+    fn settle(&mut self, seen: u64) {
+        let families = self.profile.families();
+        self.detected = Some(
+            families
+                .iter()
+                .enumerate()
+                .filter(|(g, _)| seen & (1 << g) != 0)
+                .map(|(_, f)| f.clone())
+                .collect(),
+        );
+        match self.profile.narrowed(seen) {
+            Some(p) => {
+                self.profile = p;
+                self.mask = u64::MAX;
+                self.bufs.header_ok = false;
+            }
+            None => self.mask = seen,
+        }
     }
 }
 

@@ -106,7 +106,7 @@ impl StructuredFields {
 
 /// How one line is encoded, by its first bytes.
 #[inline]
-pub(crate) fn line_format(text: &[u8], profile: Format) -> Format {
+pub fn line_format(text: &[u8], profile: Format) -> Format {
     match profile {
         Format::Text => Format::Text,
         Format::Logfmt => Format::Logfmt,
@@ -131,7 +131,7 @@ fn is_logfmt(s: &[u8]) -> bool {
 }
 
 /// The line's own time, read without decoding the line (top-level keys only).
-pub(crate) fn line_time(text: &[u8], fmt: Format, map: &StructuredFields) -> Option<Timestamp> {
+pub fn line_time(text: &[u8], fmt: Format, map: &StructuredFields) -> Option<Timestamp> {
     for key in &map.time {
         if key.contains('.') {
             continue;
@@ -325,7 +325,7 @@ fn write_fields(out: &mut Vec<u8>, obj: &Map<String, Value>, skip: &[&str], bare
 }
 
 /// Decode a JSON object line and render it in the text layout. False when it is not an object.
-pub(crate) fn render_json(text: &[u8], map: &StructuredFields, out: &mut Vec<u8>) -> bool {
+pub fn render_json(text: &[u8], map: &StructuredFields, out: &mut Vec<u8>) -> bool {
     out.clear();
     let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(text.trim_ascii()) else {
         return false;
@@ -441,7 +441,7 @@ fn unescape_into(out: &mut Vec<u8>, v: &[u8]) {
 }
 
 /// Decode a logfmt line and render it in the text layout. False when it has no message key.
-pub(crate) fn render_logfmt(text: &[u8], map: &StructuredFields, out: &mut Vec<u8>) -> bool {
+pub fn render_logfmt(text: &[u8], map: &StructuredFields, out: &mut Vec<u8>) -> bool {
     out.clear();
     let is = |k: &[u8], paths: &[String]| paths.iter().any(|p| p.as_bytes() == k);
     let (mut level, mut target, mut message) = (None, None, None);
