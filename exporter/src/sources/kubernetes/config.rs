@@ -121,3 +121,63 @@ impl KubernetesConfig {
         self.attribution.as_ref().unwrap_or(top)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deploy_shapes_parse_and_validate() {
+        let node: KubernetesConfig = toml::from_str(
+            r#"
+            mode = "node"
+            node_name_env = "NODE_NAME"
+            log_root = "/var/log/pods"
+            positions_file = "/var/lib/discord-gateway-exporter/positions.json"
+            namespaces = []
+            label_selector = "app.kubernetes.io/component=discord-bot"
+            [attribution]
+            label = "app.kubernetes.io/name"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(node.mode, Mode::Node);
+        assert!(node.validate().is_ok());
+        assert_eq!(node.max_log_streams, 200);
+        let cluster: KubernetesConfig = toml::from_str("namespaces = [\"bots\"]").unwrap();
+        assert_eq!(cluster.mode, Mode::Cluster);
+        assert!(cluster.attribution.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let bad = |s: &str| -> String {
+            match toml::from_str::<KubernetesConfig>(s) {
+                Ok(c) => c.validate().unwrap_err(),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert!(bad("max_log_streams = 0").contains("at least 1"));
+        assert!(bad("namespaces = [\"a\", \"a\"]").contains("twice"));
+        assert!(bad("label_selector = \" \"").contains("empty"));
+        assert!(bad("mode = \"everywhere\"").contains("unknown variant"));
+        assert!(bad("kubeconfig = \"/x\"").contains("unknown field"));
+        let named = KubernetesConfig {
+            mode: Mode::Node,
+            node_name: Some("node-a".into()),
+            ..KubernetesConfig::default()
+        };
+        assert_eq!(named.resolve_node_name().unwrap(), "node-a");
+        let unset = KubernetesConfig {
+            mode: Mode::Node,
+            node_name_env: "DGE_TEST_SURELY_UNSET_NODE".into(),
+            ..KubernetesConfig::default()
+        };
+        assert!(
+            unset
+                .resolve_node_name()
+                .unwrap_err()
+                .contains("spec.nodeName")
+        );
+    }
+}
