@@ -69,6 +69,9 @@ impl Clock {
     }
 }
 
+/// Shortest interval between two snapshots published for a batch of observations.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
 /// What the engine task reports about findings (the demo prints them).
 pub type ChangeHook = Box<dyn Fn(&Change) + Send>;
 
@@ -103,23 +106,30 @@ impl EngineTask {
         };
         let mut interval = tokio::time::interval(self.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_publish = Instant::now();
         loop {
             tokio::select! {
                 o = rx.recv() => {
                     let Some(o) = o else { break };
                     self.apply(o, &mut record);
-                    // Drain what is queued before publishing: one snapshot per batch.
+                    // Drain what is queued before publishing: one snapshot per batch, and at
+                    // most one per PUBLISH_EVERY (a snapshot copies every session); the tick
+                    // publishes what is left.
                     for _ in 0..4096 {
                         match rx.try_recv() {
                             Ok(o) => self.apply(o, &mut record),
                             Err(_) => break,
                         }
                     }
-                    self.publish();
+                    if last_publish.elapsed() >= PUBLISH_EVERY {
+                        self.publish();
+                        last_publish = Instant::now();
+                    }
                 }
                 _ = interval.tick() => {
                     self.engine.tick(self.clock.now());
                     self.publish();
+                    last_publish = Instant::now();
                     if let Some(w) = record.as_mut() {
                         let _ = w.flush();
                     }
