@@ -946,7 +946,10 @@ fn each_variant_config_loads_and_matches_the_manifests() {
                     }),
                     "{variant}: positions_file {positions} is not on a writable mount"
                 );
-                assert!(cfg.get("file").is_none(), "{variant}: [[file]] would read twice");
+                assert!(
+                    cfg.get("file").is_none(),
+                    "{variant}: [[file]] would read twice"
+                );
             }
             "deploy/overlays/namespaced" => {
                 let role_ns: BTreeSet<String> = of_kind(&objs, "Role")
