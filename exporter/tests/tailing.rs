@@ -394,3 +394,52 @@ fn many_rotations_while_a_writer_runs() {
     seen.poll(&mut f);
     seen.assert_exactly(0..n);
 }
+
+#[test]
+fn huge_line_random_bytes_and_an_unterminated_last_line() {
+    // Bounded lines (1 MiB here): a 10 MB line is counted as one malformed line, random bytes
+    // as the lines their newlines make, the good lines around them exactly once.
+    let d = dir();
+    let path = d.path().join("bot.log");
+    let mut f = follower(&path);
+    let mut seen = Seen::default();
+    append(&path, 0..5);
+    let mut w = OpenOptions::new().append(true).open(&path).unwrap();
+    let mut huge = vec![b'x'; 10 << 20];
+    huge.push(b'\n');
+    w.write_all(&huge).unwrap();
+    append(&path, 5..10);
+    // 1 MiB of xorshift bytes.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let noise_lines = noise.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    w.write_all(&noise).unwrap();
+    w.write_all(b"\n").unwrap();
+    append(&path, 10..15);
+    // The last line has no newline: a tail waits for it...
+    let last = line(15);
+    w.write_all(&last.as_bytes()[..last.len() - 1]).unwrap();
+    for _ in 0..3 {
+        seen.poll(&mut f);
+    }
+    assert!(!seen.numbers.contains_key(&15));
+    // ...and counts it when the file goes away.
+    std::fs::remove_file(&path).unwrap();
+    seen.poll(&mut f);
+    let physical = 16 + 1 + noise_lines;
+    assert_eq!(seen.matched + seen.ignored + seen.malformed, physical);
+    assert!(seen.malformed >= 1, "the 10 MB line is malformed (too long)");
+    let good = seen.matched;
+    seen.matched = 16;
+    seen.ignored = 0;
+    seen.malformed = 0;
+    seen.assert_exactly(0..16);
+    assert!(good >= 16);
+}
