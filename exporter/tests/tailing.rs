@@ -435,7 +435,10 @@ fn huge_line_random_bytes_and_an_unterminated_last_line() {
     seen.poll(&mut f);
     let physical = 16 + 1 + noise_lines;
     assert_eq!(seen.matched + seen.ignored + seen.malformed, physical);
-    assert!(seen.malformed >= 1, "the 10 MB line is malformed (too long)");
+    assert!(
+        seen.malformed >= 1,
+        "the 10 MB line is malformed (too long)"
+    );
     let good = seen.matched;
     seen.matched = 16;
     seen.ignored = 0;

@@ -932,10 +932,10 @@ impl CompiledRule {
 /// A captured value as text: lossy UTF-8, one pair of surrounding quotes removed, bounded.
 fn capture_text(raw: &[u8]) -> String {
     let mut v = raw.trim_ascii();
-    if let [a @ (b'"' | b'\''), inner @ .., b] = v {
-        if a == b {
-            v = inner;
-        }
+    if let [a @ (b'"' | b'\''), inner @ .., b] = v
+        && a == b
+    {
+        v = inner;
     }
     let v = &v[..v.len().min(MAX_CAPTURE_BYTES)];
     String::from_utf8_lossy(v).into_owned()
