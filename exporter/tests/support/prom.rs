@@ -88,14 +88,14 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            if let Err(e) = self.child.kill() {
-                eprintln!(
-                    "could not kill {} (pid {}): {e}",
-                    self.name,
-                    self.child.id()
-                );
-            }
+        if self.child.try_wait().ok().flatten().is_none()
+            && let Err(e) = self.child.kill()
+        {
+            eprintln!(
+                "could not kill {} (pid {}): {e}",
+                self.name,
+                self.child.id()
+            );
         }
         let _ = self.child.wait();
     }
