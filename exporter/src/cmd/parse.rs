@@ -63,5 +63,11 @@ pub fn parse(cfg: &Config, profile: &str, path: &Path, out: &mut dyn Write) -> R
         "total: {} matched, {} ignored, {} malformed",
         c.matched, c.ignored, c.malformed
     )
-    .map_err(|e| Error::Other(e.to_string()))
+    .map_err(|e| Error::Other(e.to_string()))?;
+    // Which libraries auto-detection settled on (multi-library profiles only).
+    if let Some(families) = stream.detected() {
+        writeln!(out, "detected: {}", families.join(", "))
+            .map_err(|e| Error::Other(e.to_string()))?;
+    }
+    Ok(())
 }
