@@ -1,0 +1,60 @@
+//! Log lines through framing (kubectl, CRI partial joining, ANSI), redaction and every
+//! built-in profile, fed in chunks as the tailers do: no panic, every line counted once,
+//! bounded buffers.
+#![no_main]
+
+use dge::observation::InstanceId;
+use dge::sources::lines::LineSplitter;
+use dge::sources::logs::{Framing, LogStream, builtin_profile};
+use libfuzzer_sys::fuzz_target;
+
+const PROFILES: [&str; 10] = [
+    "auto",
+    "openab",
+    "serenity",
+    "twilight",
+    "discordpy",
+    "discordjs",
+    "jda",
+    "tracing-json",
+    "logfmt",
+    "json",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let profile = builtin_profile(PROFILES[usize::from(sel) % PROFILES.len()]).unwrap();
+    let framing = Framing::ALL[usize::from(sel >> 4) % Framing::ALL.len()];
+    // Small bounds, so that the over-long paths run too.
+    let max = 64 + usize::from(sel) * 8;
+    let mut stream = LogStream::new(profile, framing, InstanceId::pod("ns", "pod"), "fuzz".into())
+        .with_max_line_bytes(max);
+    let mut splitter = LineSplitter::new(max);
+    let mut out = Vec::new();
+    let mut lines = 0u64;
+    let chunk = 1 + usize::from(sel) % 97;
+    for piece in rest.chunks(chunk) {
+        splitter.push(piece, |l| {
+            assert!(l.len() <= max + 1);
+            lines += 1;
+            if lines % 2 == 0 {
+                stream.push_line(l, &mut out);
+            } else {
+                let c = stream.classify_line(l, &mut out);
+                let _ = c.to_string();
+            }
+        });
+    }
+    splitter.finish(|l| {
+        lines += 1;
+        stream.push_line(l, &mut out);
+    });
+    stream.finish(&mut out);
+    assert_eq!(stream.counts().lines(), lines, "every line counted once");
+    for o in &out {
+        let text = format!("{o:?}");
+        assert!(!text.contains('\u{1b}'), "no escape codes kept");
+    }
+});
