@@ -137,14 +137,19 @@ impl Engine {
             } else {
                 (s, o)
             };
+            if newer.duplicate_open {
+                // Already reported: every further event of the overlap would only re-assert it.
+                return;
+            }
+            let newer_id = newer.id;
             let since = newer.ready_at.max(older.ready_at);
             let a = Assertion {
                 key: session_key(Kind::DuplicateDelivery, newer),
                 since,
                 severity: Severity::Critical,
                 explanation: format!(
-                    "Pods {} and {} both receive {}'s events on shard {} ({} and {} events since {}), \
-                     so the bot handles each event twice and answers twice.",
+                    "Pods {} and {} both receive {}'s events on shard {} ({} and {} events since {} \
+                     when detected), so the bot handles each event twice and answers twice.",
                     older.pod,
                     newer.pod,
                     s.bot,
@@ -167,6 +172,10 @@ impl Engine {
                 ],
             };
             self.book.assert(a);
+            self.sessions
+                .get_mut(&newer_id)
+                .expect("exists")
+                .duplicate_open = true;
             return;
         }
     }
@@ -194,7 +203,9 @@ impl Engine {
                 newer.is_live(now) && newer.last_event_at.is_some_and(|l| now - l <= window);
             if !(partner_active && newer_active) {
                 let at = newer.ended_at.filter(|e| *e <= now).unwrap_or(now);
+                let id = newer.id;
                 self.book.close(&k, at, self.cfg.max_closed_findings);
+                self.sessions.get_mut(&id).expect("exists").duplicate_open = false;
             }
         }
     }
@@ -557,7 +568,7 @@ impl Engine {
                 continue;
             }
             self.instances.remove(&k);
-            self.last_resolved = None;
+            self.resolved.clear();
             self.sessions
                 .retain(|_, s| !(s.namespace == k.0 && s.pod == k.1));
             self.folded_events

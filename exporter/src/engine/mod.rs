@@ -10,6 +10,7 @@ mod snapshot;
 mod state;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::TimeDelta;
 
@@ -58,8 +59,9 @@ pub struct Engine {
     book: Book,
     /// Source health as last reported.
     sources: BTreeMap<String, (bool, String)>,
-    /// The last (namespace, pod) a log line named and the instance it resolved to.
-    last_resolved: Option<(String, String, PodKey)>,
+    /// (namespace, pod) a log line named -> the instance it resolved to: looked up by `&str`,
+    /// so a line costs no allocation and no key comparison in the instance map.
+    resolved: HashMap<String, HashMap<String, Arc<PodKey>>>,
 }
 
 impl Engine {
@@ -76,7 +78,7 @@ impl Engine {
             bots: BTreeMap::new(),
             book: Book::default(),
             sources: BTreeMap::new(),
-            last_resolved: None,
+            resolved: HashMap::new(),
         }
     }
 
@@ -508,6 +510,7 @@ impl Engine {
             risks,
             proven: false,
             silent_since: None,
+            duplicate_open: false,
             evidence: vec![evidence],
         };
         self.book.record(Change::SessionStarted {
@@ -773,7 +776,7 @@ impl Engine {
         let Some(mut inst) = self.instances.remove(&(String::new(), key.1.clone())) else {
             return;
         };
-        self.last_resolved = None;
+        self.resolved.clear();
         inst.namespace = key.0.clone();
         for s in self.sessions.values_mut() {
             if s.namespace.is_empty() && s.pod == key.1 {
@@ -839,16 +842,15 @@ impl Engine {
 
     /// Finds the instance a log line belongs to. Log sources that do not know the namespace
     /// send an empty one; the pod name then finds the instance the lifecycle source knows.
-    fn resolve_instance(&mut self, namespace: &str, pod: &str, at: Timestamp) -> PodKey {
-        // Consecutive lines mostly come from the same pod: skip the map lookups.
-        if let Some((ns, p, k)) = &self.last_resolved
-            && ns == namespace
-            && p == pod
-        {
+    fn resolve_instance(&mut self, namespace: &str, pod: &str, at: Timestamp) -> Arc<PodKey> {
+        if let Some(k) = self.resolved.get(namespace).and_then(|m| m.get(pod)) {
             return k.clone();
         }
-        let key = self.resolve_uncached(namespace, pod, at);
-        self.last_resolved = Some((namespace.to_string(), pod.to_string(), key.clone()));
+        let key = Arc::new(self.resolve_uncached(namespace, pod, at));
+        self.resolved
+            .entry(namespace.to_string())
+            .or_default()
+            .insert(pod.to_string(), key.clone());
         key
     }
 

@@ -118,6 +118,9 @@ pub struct Session {
     pub proven: bool,
     /// Start of the current silence, when flagged silent or quiet.
     pub silent_since: Option<Timestamp>,
+    /// A `duplicate_delivery` finding is open for this session (as the newer of the pair).
+    #[serde(skip)]
+    pub duplicate_open: bool,
     #[serde(skip)]
     pub evidence: Vec<Evidence>,
 }
