@@ -5,21 +5,8 @@
 
 use dge::observation::InstanceId;
 use dge::sources::lines::LineSplitter;
-use dge::sources::logs::{Framing, LogStream, builtin_profile};
+use dge::sources::logs::{BUILTIN_PROFILES as PROFILES, Framing, LogStream, builtin_profile};
 use libfuzzer_sys::fuzz_target;
-
-const PROFILES: [&str; 10] = [
-    "auto",
-    "openab",
-    "serenity",
-    "twilight",
-    "discordpy",
-    "discordjs",
-    "jda",
-    "tracing-json",
-    "logfmt",
-    "json",
-];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
