@@ -21,15 +21,27 @@ fn hms(t: Timestamp) -> String {
     t.format("%H:%M:%S").to_string()
 }
 
+/// What `concurrent_sessions` of one bot and shard was last evaluated from: the live sessions
+/// (oldest first), the oldest's end and its pod's termination, and the book's generation.
+#[derive(Debug, PartialEq)]
+pub(super) struct ConcurrentMemo {
+    live: Vec<u64>,
+    oldest_end: Option<Timestamp>,
+    oldest_terminating: Option<Timestamp>,
+    generation: u64,
+}
+
 impl Engine {
     /// Runs every time-driven detector at `now`.
     pub(super) fn evaluate(&mut self, now: Timestamp, finishing: bool) {
         self.expire_lingering(now);
-        let groups: std::collections::BTreeSet<(String, u32)> = self
-            .sessions
-            .values()
-            .map(|s| (s.bot.clone(), s.shard))
-            .collect();
+        let mut groups: Vec<(String, u32)> = Vec::new();
+        for s in self.sessions.values() {
+            if !groups.iter().any(|(b, sh)| *sh == s.shard && *b == s.bot) {
+                groups.push((s.bot.clone(), s.shard));
+            }
+        }
+        groups.sort();
         for (bot, shard) in groups {
             self.evaluate_concurrent(&bot, shard, now);
         }
@@ -49,13 +61,31 @@ impl Engine {
             .filter(|s| s.bot == bot && s.shard == shard && s.is_live(now))
             .collect();
         live.sort_by_key(|s| (s.ready_at, s.id));
+        let old_terminating = live
+            .first()
+            .filter(|_| live.len() > 1)
+            .and_then(|o| self.instance_of(&o.namespace, &o.pod))
+            .and_then(|i| i.terminating_at);
+        let memo = ConcurrentMemo {
+            live: live.iter().map(|s| s.id).collect(),
+            oldest_end: live.first().and_then(|s| s.ended_at),
+            oldest_terminating: old_terminating,
+            generation: self.book.generation(),
+        };
+        if self
+            .concurrent_memo
+            .get(bot)
+            .and_then(|m| m.get(&shard))
+            .is_some_and(|m| *m == memo)
+        {
+            // Same sessions, same states, no finding opened or closed since: the same
+            // findings would be asserted again and none closed.
+            return;
+        }
         let mut keep = Vec::new();
         if live.len() > 1 {
             let oldest = live[0];
-            let old_inst = self
-                .instances
-                .get(&(oldest.namespace.clone(), oldest.pod.clone()));
-            let old_state = match (oldest.ended_at, old_inst.and_then(|i| i.terminating_at)) {
+            let old_state = match (oldest.ended_at, old_terminating) {
                 (Some(end), _) => format!(
                     ", lingering on Discord's side since its pod ended at {}",
                     hms(end)
@@ -66,7 +96,7 @@ impl Engine {
             for s in &live[1..] {
                 let key = session_key(Kind::ConcurrentSessions, s);
                 let mut evidence = vec![s.evidence[0].clone(), oldest.evidence[0].clone()];
-                if let Some(t) = old_inst.and_then(|i| i.terminating_at) {
+                if let Some(t) = old_terminating {
                     evidence.push(Evidence {
                         at: t,
                         source: "lifecycle".into(),
@@ -116,6 +146,14 @@ impl Engine {
                 self.book.close(&k, at, self.cfg.max_closed_findings);
             }
         }
+        let memo = ConcurrentMemo {
+            generation: self.book.generation(),
+            ..memo
+        };
+        self.concurrent_memo
+            .entry(bot.to_string())
+            .or_default()
+            .insert(shard, memo);
     }
 
     /// `duplicate_delivery`: two live sessions of one bot and shard both receive events.
@@ -336,11 +374,22 @@ impl Engine {
         let grace = TimeDelta::seconds(self.cfg.offline_grace_secs as i64);
         let mut bots: std::collections::BTreeMap<String, (Timestamp, String, Vec<String>)> =
             Default::default();
-        for (key, inst) in &self.instances {
+        // Bots with a live session are not offline: most ticks end here, without allocating.
+        let mut live_bots: Vec<&str> = Vec::new();
+        for s in self.sessions.values() {
+            if s.is_live(now) && !live_bots.contains(&s.bot.as_str()) {
+                live_bots.push(&s.bot);
+            }
+        }
+        for inst in self.instances.values() {
             if !inst.is_wanted() || !(inst.has_logs || inst.bot.is_some()) {
                 continue;
             }
-            let bot = self.bot_of(key);
+            let bot = super::bot_of(inst, &self.workload_bots, self.default_bot.as_deref());
+            if live_bots.contains(&bot) {
+                continue;
+            }
+            let bot = bot.to_string();
             let started = inst
                 .created_at
                 .or(inst.running_since)
@@ -353,13 +402,6 @@ impl Engine {
         }
         let mut keep = Vec::new();
         for (bot, (started, namespace, pods)) in bots {
-            let live = self
-                .sessions
-                .values()
-                .any(|s| s.bot == bot && s.is_live(now));
-            if live {
-                continue;
-            }
             let last_live = self
                 .sessions
                 .values()

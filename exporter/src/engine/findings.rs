@@ -184,6 +184,8 @@ pub struct Book {
     closed: VecDeque<Finding>,
     totals: BTreeMap<(Kind, String), u64>,
     changes: Vec<Change>,
+    /// Bumped whenever a finding opens, closes or is re-keyed.
+    generation: u64,
 }
 
 impl Book {
@@ -220,6 +222,7 @@ impl Book {
             runbook: a.key.kind.runbook(),
         };
         *self.totals.entry((f.kind, f.bot.clone())).or_default() += 1;
+        self.generation += 1;
         self.changes.push(Change::Opened(f.clone()));
         self.active.insert(a.key, f);
     }
@@ -228,6 +231,7 @@ impl Book {
     pub fn close(&mut self, key: &Key, at: Timestamp, max_closed: usize) {
         if let Some(mut f) = self.active.remove(key) {
             f.until = Some(at.max(f.since));
+            self.generation += 1;
             self.changes.push(Change::Closed(f.clone()));
             self.closed.push_back(f);
             while self.closed.len() > max_closed {
@@ -258,8 +262,15 @@ impl Book {
         &self.totals
     }
 
+    /// Changes whenever the set of active findings changes: a detector whose inputs and this
+    /// are unchanged since its last run would assert nothing new.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Moves active findings of a pod known without namespace to its namespace.
     pub fn rekey_namespace(&mut self, pod: &str, namespace: &str) -> Vec<Key> {
+        self.generation += 1;
         let keys: Vec<Key> = self
             .active
             .keys()

@@ -10,7 +10,6 @@ mod snapshot;
 mod state;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use chrono::TimeDelta;
 
@@ -19,6 +18,7 @@ pub use config::EngineConfig;
 pub use findings::{Change, Evidence, Finding, Kind, Severity};
 pub use snapshot::{BotView, SessionSeries, Snapshot};
 pub use state::{EndReason, Instance, Risk, Session, SessionState};
+use state::{Instances, PodKey};
 
 use bot::LogIdentify;
 use findings::{Assertion, Book, Key};
@@ -40,7 +40,9 @@ const MAX_ENDED_SESSIONS_PER_POD: usize = 16;
 /// Evidence lines kept per session.
 const MAX_SESSION_EVIDENCE: usize = 8;
 
-type PodKey = (String, String);
+/// Hash maps of the per-line path: names are not attacker-chosen keys in a way that matters
+/// here (a bounded set of pods), and the fast hash is a large share of a line's cost.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The correlation engine. One task owns it; everything else sees [`Snapshot`]s.
 #[derive(Debug)]
@@ -50,7 +52,7 @@ pub struct Engine {
     now: Option<Timestamp>,
     sessions: BTreeMap<u64, Session>,
     next_session: u64,
-    instances: BTreeMap<PodKey, Instance>,
+    instances: Instances,
     /// Events of sessions already forgotten, per (namespace, pod, shard), so counters never drop.
     folded_events: HashMap<(String, String, u32), u64>,
     /// Bot learned for each workload, so a pod that never names its bot inherits it.
@@ -59,9 +61,14 @@ pub struct Engine {
     book: Book,
     /// Source health as last reported.
     sources: BTreeMap<String, (bool, String)>,
-    /// (namespace, pod) a log line named -> the instance it resolved to: looked up by `&str`,
-    /// so a line costs no allocation and no key comparison in the instance map.
-    resolved: HashMap<String, HashMap<String, Arc<PodKey>>>,
+    /// (namespace, pod) a log line named -> the index of the instance it resolved to: looked
+    /// up by `&str`, so a line costs no allocation and no key comparison in the instance map.
+    resolved: FastMap<String, FastMap<String, usize>>,
+    /// Reused per event (the sessions overlapping the one that received it).
+    scratch: Vec<u64>,
+    /// Per (bot, shard): what `concurrent_sessions` last asserted from, to skip re-asserting
+    /// the same findings on every tick.
+    concurrent_memo: HashMap<String, HashMap<u32, detectors::ConcurrentMemo>>,
 }
 
 impl Engine {
@@ -72,13 +79,15 @@ impl Engine {
             now: None,
             sessions: BTreeMap::new(),
             next_session: 0,
-            instances: BTreeMap::new(),
+            instances: Instances::default(),
             folded_events: HashMap::new(),
             workload_bots: HashMap::new(),
             bots: BTreeMap::new(),
             book: Book::default(),
             sources: BTreeMap::new(),
-            resolved: HashMap::new(),
+            resolved: FastMap::default(),
+            scratch: Vec::new(),
+            concurrent_memo: HashMap::new(),
         }
     }
 
@@ -199,14 +208,14 @@ impl Engine {
     // ----- sessions -------------------------------------------------------------------------
 
     fn on_session(&mut self, at: Timestamp, source: String, s: SessionObservation) {
-        let key = self.resolve_instance(&s.instance.namespace, &s.instance.pod, at);
+        let ix = self.resolve_instance(&s.instance.namespace, &s.instance.pod, at);
         let shard = s.shard.unwrap_or(0);
         // One lookup for everything the hot path (a dispatch line) needs.
-        let (bot, current) = {
-            let inst = self.instances.get_mut(&key).expect("resolved");
+        let current = {
+            let inst = self.instances.at_mut(ix);
             inst.has_logs = true;
             inst.last_seen = inst.last_seen.max(at);
-            if inst.uid.is_none() {
+            if inst.uid.is_none() && s.instance.uid.is_some() {
                 inst.uid = s.instance.uid.clone();
             }
             if let Some(b) = &s.bot
@@ -222,23 +231,35 @@ impl Engine {
                 inst.running_since = Some(at);
                 inst.runs.push((at, None));
             }
-            let current = inst
-                .current
+            inst.current
                 .get(&shard)
                 .or_else(|| inst.current.values().next())
-                .copied();
-            (
-                bot_of(inst, &self.workload_bots, self.default_bot.as_deref()),
-                current,
-            )
+                .copied()
         };
-        let evidence = Evidence {
+        let evidence = |key: &str| Evidence {
             at,
             source,
             text: s
                 .line
-                .unwrap_or_else(|| format!("{} {}", key.1, s.event.name())),
+                .unwrap_or_else(|| format!("{key} {}", s.event.name())),
         };
+        if let (SessionEvent::Dispatch { .. }, Some(id)) = (&s.event, current) {
+            // The hot path: an event of the session the pod already has.
+            let evidence = evidence(&self.instances.at(ix).pod);
+            self.on_dispatch(id, at, evidence);
+            return;
+        }
+        let key: PodKey = {
+            let inst = self.instances.at(ix);
+            (inst.namespace.clone(), inst.pod.clone())
+        };
+        let bot = bot_of(
+            self.instances.at(ix),
+            &self.workload_bots,
+            self.default_bot.as_deref(),
+        )
+        .to_string();
+        let evidence = evidence(&key.1);
         match s.event {
             SessionEvent::Starting => {
                 let inst = self.instances.get_mut(&key).expect("resolved");
@@ -531,17 +552,29 @@ impl Engine {
     }
 
     fn on_dispatch(&mut self, id: u64, at: Timestamp, evidence: Evidence) {
-        let (bot, shard, pod, ready_at) = {
+        // Per event: no name is copied and no map keyed by names is searched but the bot's.
+        let mut others = std::mem::take(&mut self.scratch);
+        others.clear();
+        let ready_at = {
             let s = &self.sessions[&id];
-            (s.bot.clone(), s.shard, s.pod.clone(), s.ready_at)
+            match self.bots.get_mut(s.bot.as_str()) {
+                Some(b) => b.rate.record(at),
+                None => {
+                    let mut b = BotState::default();
+                    b.rate.record(at);
+                    self.bots.insert(s.bot.clone(), b);
+                }
+            }
+            others.extend(
+                self.sessions
+                    .values()
+                    .filter(|o| {
+                        o.id != id && o.shard == s.shard && o.is_live(at) && o.bot == s.bot
+                    })
+                    .map(|o| o.id),
+            );
+            s.ready_at
         };
-        self.bot_state(&bot).rate.record(at);
-        let others: Vec<u64> = self
-            .sessions
-            .values()
-            .filter(|o| o.id != id && o.shard == shard && o.is_live(at) && o.bot == bot)
-            .map(|o| o.id)
-            .collect();
         {
             let s = self.sessions.get_mut(&id).expect("exists");
             s.events += 1;
@@ -562,6 +595,8 @@ impl Engine {
                 s.evidence.push(evidence.clone());
             }
         }
+        // Borrowed out of its session while the others are updated (put back below).
+        let pod = std::mem::take(&mut self.sessions.get_mut(&id).expect("exists").pod);
         for &o in &others {
             let other = self.sessions.get_mut(&o).expect("exists");
             // This session is older and still receives what the newer one should: the newer
@@ -600,6 +635,7 @@ impl Engine {
                 }
             }
         }
+        self.sessions.get_mut(&id).expect("exists").pod = pod;
         if self.sessions[&id].silent_since.is_some() {
             self.sessions.get_mut(&id).expect("exists").silent_since = None;
             let s = &self.sessions[&id];
@@ -611,6 +647,7 @@ impl Engine {
         if !others.is_empty() {
             self.evaluate_duplicate(id, &others, at);
         }
+        self.scratch = others;
     }
 
     fn end_session(&mut self, id: u64, at: Timestamp, reason: EndReason, lingering: bool) {
@@ -673,10 +710,10 @@ impl Engine {
     fn on_instance(&mut self, at: Timestamp, source: &str, i: InstanceObservation) {
         let key = (i.instance.namespace.clone(), i.instance.pod.clone());
         self.adopt_unnamespaced(&key);
-        let inst = self
+        let ix = self
             .instances
-            .entry(key.clone())
-            .or_insert_with(|| Instance::new(&key.0, &key.1, at));
+            .index_or_insert_with(&key, || Instance::new(&key.0, &key.1, at));
+        let inst = self.instances.at_mut(ix);
         inst.last_seen = inst.last_seen.max(at);
         inst.first_seen = inst.first_seen.min(at);
         if i.instance.uid.is_some() {
@@ -777,6 +814,7 @@ impl Engine {
             return;
         };
         self.resolved.clear();
+        self.concurrent_memo.clear();
         inst.namespace = key.0.clone();
         for s in self.sessions.values_mut() {
             if s.namespace.is_empty() && s.pod == key.1 {
@@ -831,43 +869,44 @@ impl Engine {
         self.bots.get_mut(bot).expect("present")
     }
 
-    /// Which bot an instance runs (see [`bot_of`]).
-    fn bot_of(&self, key: &PodKey) -> String {
-        bot_of(
-            &self.instances[key],
-            &self.workload_bots,
-            self.default_bot.as_deref(),
-        )
-    }
-
-    /// Finds the instance a log line belongs to. Log sources that do not know the namespace
-    /// send an empty one; the pod name then finds the instance the lifecycle source knows.
-    fn resolve_instance(&mut self, namespace: &str, pod: &str, at: Timestamp) -> Arc<PodKey> {
-        if let Some(k) = self.resolved.get(namespace).and_then(|m| m.get(pod)) {
-            return k.clone();
+    /// Finds the instance a log line belongs to (its index). Log sources that do not know the
+    /// namespace send an empty one; the pod name then finds the instance the lifecycle source
+    /// knows.
+    fn resolve_instance(&mut self, namespace: &str, pod: &str, at: Timestamp) -> usize {
+        if let Some(&i) = self.resolved.get(namespace).and_then(|m| m.get(pod)) {
+            return i;
         }
-        let key = Arc::new(self.resolve_uncached(namespace, pod, at));
+        let i = self.resolve_uncached(namespace, pod, at);
         self.resolved
             .entry(namespace.to_string())
             .or_default()
-            .insert(pod.to_string(), key.clone());
-        key
+            .insert(pod.to_string(), i);
+        i
     }
 
-    fn resolve_uncached(&mut self, namespace: &str, pod: &str, at: Timestamp) -> PodKey {
+    /// The instance of (namespace, pod), without allocating when a log line resolved it.
+    fn instance_of(&self, namespace: &str, pod: &str) -> Option<&Instance> {
+        match self.resolved.get(namespace).and_then(|m| m.get(pod)) {
+            Some(&i) => Some(self.instances.at(i)),
+            None => self
+                .instances
+                .get(&(namespace.to_string(), pod.to_string())),
+        }
+    }
+
+    fn resolve_uncached(&mut self, namespace: &str, pod: &str, at: Timestamp) -> usize {
         let key = (namespace.to_string(), pod.to_string());
-        if self.instances.contains_key(&key) {
-            return key;
+        if let Some(i) = self.instances.index(&key) {
+            return i;
         }
         if namespace.is_empty()
-            && let Some(k) = self.instances.keys().find(|k| k.1 == pod)
+            && let Some(k) = self.instances.keys().find(|k| k.1 == pod).cloned()
         {
-            return k.clone();
+            return self.instances.index(&k).expect("listed");
         }
         let mut inst = Instance::new(namespace, pod, at);
         inst.workload = Some(workload_of(pod));
-        self.instances.insert(key.clone(), inst);
-        key
+        self.instances.insert(key, inst)
     }
 
     fn on_start_limit(&mut self, at: Timestamp, sl: StartLimit) {
@@ -906,21 +945,21 @@ impl Engine {
 
 /// Which bot an instance runs: its own lines, its labels, its workload, the config, and last
 /// the workload or pod name.
-fn bot_of(
-    inst: &Instance,
-    workload_bots: &HashMap<String, String>,
-    default_bot: Option<&str>,
-) -> String {
+fn bot_of<'a>(
+    inst: &'a Instance,
+    workload_bots: &'a HashMap<String, String>,
+    default_bot: Option<&'a str>,
+) -> &'a str {
     if let Some(b) = &inst.bot {
-        return b.clone();
+        return b;
     }
     if let Some(b) = inst.workload.as_ref().and_then(|w| workload_bots.get(w)) {
-        return b.clone();
+        return b;
     }
     if let Some(b) = default_bot {
-        return b.to_string();
+        return b;
     }
-    inst.workload.clone().unwrap_or_else(|| inst.pod.clone())
+    inst.workload.as_deref().unwrap_or(&inst.pod)
 }
 
 /// The finding key of a session-scoped finding.

@@ -230,3 +230,96 @@ impl Instance {
         self.terminating_at.is_none() && self.deleted_at.is_none()
     }
 }
+
+/// An instance's identity: (namespace, pod).
+pub(super) type PodKey = (String, String);
+
+/// Instances in key order, each at a stable index: a log line reaches its instance through
+/// the index its (namespace, pod) resolved to once, without comparing names again.
+#[derive(Debug, Default)]
+pub(super) struct Instances {
+    by_key: BTreeMap<PodKey, usize>,
+    slots: Vec<Option<Instance>>,
+    free: Vec<usize>,
+}
+
+impl Instances {
+    pub fn index(&self, key: &PodKey) -> Option<usize> {
+        self.by_key.get(key).copied()
+    }
+
+    pub fn contains_key(&self, key: &PodKey) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    pub fn get(&self, key: &PodKey) -> Option<&Instance> {
+        self.index(key).map(|i| self.at(i))
+    }
+
+    pub fn get_mut(&mut self, key: &PodKey) -> Option<&mut Instance> {
+        self.index(key).map(|i| self.at_mut(i))
+    }
+
+    /// The instance at an index from [`Instances::index`] (valid until it is removed).
+    pub fn at(&self, i: usize) -> &Instance {
+        self.slots[i].as_ref().expect("live instance index")
+    }
+
+    pub fn at_mut(&mut self, i: usize) -> &mut Instance {
+        self.slots[i].as_mut().expect("live instance index")
+    }
+
+    /// Inserts (or replaces) the instance of `key`; returns its index.
+    pub fn insert(&mut self, key: PodKey, inst: Instance) -> usize {
+        if let Some(&i) = self.by_key.get(&key) {
+            self.slots[i] = Some(inst);
+            return i;
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(inst);
+                i
+            }
+            None => {
+                self.slots.push(Some(inst));
+                self.slots.len() - 1
+            }
+        };
+        self.by_key.insert(key, i);
+        i
+    }
+
+    /// The index of `key`'s instance, inserting `make()` first when there is none.
+    pub fn index_or_insert_with(&mut self, key: &PodKey, make: impl FnOnce() -> Instance) -> usize {
+        match self.index(key) {
+            Some(i) => i,
+            None => self.insert(key.clone(), make()),
+        }
+    }
+
+    pub fn remove(&mut self, key: &PodKey) -> Option<Instance> {
+        let i = self.by_key.remove(key)?;
+        self.free.push(i);
+        self.slots[i].take()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &PodKey> {
+        self.by_key.keys()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&PodKey, &Instance)> {
+        self.by_key.iter().map(|(k, &i)| (k, self.at(i)))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Instance> {
+        self.by_key.values().map(|&i| self.at(i))
+    }
+}
+
+impl std::ops::Index<&PodKey> for Instances {
+    type Output = Instance;
+
+    fn index(&self, key: &PodKey) -> &Instance {
+        self.get(key).expect("known instance")
+    }
+}

@@ -36,6 +36,8 @@ pub struct Replay {
     readers: Vec<Reader>,
     /// (time of the reader's next observation, reader index), smallest first.
     heap: BinaryHeap<Reverse<(Timestamp, usize)>>,
+    /// The read buffer, shared: one reader reads at a time.
+    buf: Vec<u8>,
 }
 
 enum Reader {
@@ -43,7 +45,6 @@ enum Reader {
     Json {
         report: FileReport,
         items: std::vec::IntoIter<Observation>,
-        head: Option<Observation>,
     },
 }
 
@@ -60,15 +61,19 @@ struct LogReader {
 const CHUNK: usize = 256 * 1024;
 
 impl LogReader {
-    /// The next observation, reading more of the file when needed.
-    fn next(&mut self) -> Option<Observation> {
-        let mut buf = Vec::new();
-        while self.pending.is_empty() && !self.done {
+    /// Makes sure an observation is pending unless the file is done, reading more of it
+    /// (through the replay's one read buffer) when needed.
+    fn fill(&mut self, buf: &mut Vec<u8>) {
+        if !self.pending.is_empty() || self.done {
+            return;
+        }
+        // Observations of a chunk go straight into the (empty) queue's own buffer.
+        let mut out: Vec<Observation> = std::mem::take(&mut self.pending).into();
+        while out.is_empty() && !self.done {
             if buf.is_empty() {
-                buf = vec![0u8; CHUNK];
+                buf.resize(CHUNK, 0);
             }
-            let mut out = Vec::new();
-            match self.file.read(&mut buf) {
+            match self.file.read(buf) {
                 Ok(0) | Err(_) => {
                     let Self { lines, stream, .. } = self;
                     lines.finish(|l| {
@@ -84,10 +89,9 @@ impl LogReader {
                     });
                 }
             }
-            self.observations += out.len();
-            self.pending.extend(out);
         }
-        self.pending.pop_front()
+        self.observations += out.len();
+        self.pending = out.into();
     }
 
     fn report(&self) -> FileReport {
@@ -113,10 +117,21 @@ impl LogReader {
 }
 
 impl Reader {
-    fn next(&mut self) -> Option<Observation> {
+    /// The time of the next observation (reading ahead when needed).
+    fn peek_at(&mut self, buf: &mut Vec<u8>) -> Option<Timestamp> {
         match self {
-            Reader::Log(l) => l.next(),
-            Reader::Json { items, head, .. } => head.take().or_else(|| items.next()),
+            Reader::Log(l) => {
+                l.fill(buf);
+                l.pending.front().map(|o| o.at)
+            }
+            Reader::Json { items, .. } => items.as_slice().first().map(|o| o.at),
+        }
+    }
+
+    fn take(&mut self) -> Option<Observation> {
+        match self {
+            Reader::Log(l) => l.pending.pop_front(),
+            Reader::Json { items, .. } => items.next(),
         }
     }
 }
@@ -126,22 +141,17 @@ impl Iterator for Replay {
 
     fn next(&mut self) -> Option<Observation> {
         let Reverse((_, i)) = self.heap.pop()?;
-        let o = self.readers[i].next()?;
+        let o = self.readers[i].take()?;
         self.refill(i);
         Some(o)
     }
 }
 
 impl Replay {
-    /// Peeks reader `i`'s next observation into the heap.
+    /// Puts reader `i`'s next observation time into the heap.
     fn refill(&mut self, i: usize) {
-        let next = self.readers[i].next();
-        if let Some(o) = next {
-            self.heap.push(Reverse((o.at, i)));
-            match &mut self.readers[i] {
-                Reader::Log(l) => l.pending.push_front(o),
-                Reader::Json { head, .. } => *head = Some(o),
-            }
+        if let Some(at) = self.readers[i].peek_at(&mut self.buf) {
+            self.heap.push(Reverse((at, i)));
         }
     }
 
@@ -177,6 +187,7 @@ pub fn open_paths(paths: &[PathBuf], opts: &ReadOptions<'_>) -> Result<Replay> {
     let mut replay = Replay {
         readers: Vec::new(),
         heap: BinaryHeap::new(),
+        buf: Vec::new(),
     };
     for f in files {
         let mut file = File::open(&f).map_err(|e| Error::io(&f, e))?;
@@ -191,7 +202,6 @@ pub fn open_paths(paths: &[PathBuf], opts: &ReadOptions<'_>) -> Result<Replay> {
             Reader::Json {
                 report,
                 items: obs.into_iter(),
-                head: None,
             }
         } else {
             file.seek(SeekFrom::Start(0))
