@@ -220,7 +220,7 @@ pub fn log_change(c: &Change) {
 pub fn health(at: Timestamp, source: &str, up: bool, detail: impl Into<String>) -> Observation {
     Observation {
         at,
-        source: source.to_string(),
+        source: source.into(),
         body: Body::SourceHealth(SourceHealth {
             source: source.to_string(),
             up,

@@ -3,6 +3,8 @@
 //! Observations are plain data (serde round-trips them, which is what `run --record` writes and
 //! `replay` reads back). Sources build them; only the engine interprets them.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +16,8 @@ pub type Timestamp = DateTime<Utc>;
 pub struct Observation {
     pub at: Timestamp,
     /// Which source saw it (`file:/var/log/..`, `kubernetes`, `discord:agentbroker`, ...).
-    pub source: String,
+    /// Shared: a source stamps it on every observation without copying it.
+    pub source: Arc<str>,
     pub body: Body,
 }
 
@@ -57,7 +60,8 @@ pub struct SessionObservation {
     /// The bot, when the line names it (`user=AgentBroker`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot: Option<String>,
-    pub instance: InstanceId,
+    /// Shared: a log stream stamps its pod on every line without copying it.
+    pub instance: Arc<InstanceId>,
     /// Shard id, when the line names it; a bot without sharding runs shard 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
@@ -85,7 +89,7 @@ pub enum SessionEvent {
     /// Any sign that the session delivered an event to the bot.
     Dispatch {
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        kind: Option<String>,
+        kind: Option<Arc<str>>,
     },
     HeartbeatAck,
     Reconnecting,

@@ -127,7 +127,7 @@ fn pods_list_mid_rollout() {
     );
     assert_eq!(first.bot.as_deref(), Some("AgentBroker"));
     assert_eq!(first.workload.as_deref(), Some("agentbroker"));
-    assert!(c.observations.iter().all(|o| o.source == "capture"));
+    assert!(c.observations.iter().all(|o| &*o.source == "capture"));
 }
 
 #[test]
@@ -321,7 +321,7 @@ fn events_list_alone() {
         assert_eq!(i.bot.as_deref(), Some("AgentBroker"));
         assert_eq!(i.workload.as_deref(), Some("agentbroker"));
         assert!(i.instance.uid.is_some());
-        assert_eq!(o.source, "events");
+        assert_eq!(&*o.source, "events");
     }
 }
 
@@ -445,7 +445,7 @@ fn every_shape_mixed_in_one_file_comes_out_sorted() {
         observations: c
             .observations
             .iter()
-            .filter(|o| o.source == "capture")
+            .filter(|o| &*o.source == "capture")
             .cloned()
             .collect(),
         ..JsonCapture::default()

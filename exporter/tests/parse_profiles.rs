@@ -103,12 +103,12 @@ fn check(framing: Framing, line: &[u8], expect: Option<&Want>) -> Classified {
             assert_eq!(c.rule.as_deref(), Some(w.rule), "{shown}");
             assert_eq!(out.len(), 1, "{shown}");
             let o = &out[0];
-            assert_eq!(o.source, "file:test.log");
+            assert_eq!(&*o.source, "file:test.log");
             let so = session(o);
             assert_eq!(so.event, w.event, "{shown}");
             assert_eq!(so.bot.as_deref(), w.bot, "{shown}");
             assert_eq!(so.shard, w.shard, "{shown}");
-            assert_eq!(so.instance, instance());
+            assert_eq!(*so.instance, instance());
             let evidence = so.line.as_deref().unwrap();
             assert!(
                 !evidence.contains('\x1b'),
@@ -931,7 +931,7 @@ fn whole_log_counts_and_times() {
     assert_eq!(session(&out[0]).bot.as_deref(), Some("configured"));
     assert_eq!(session(&out[1]).bot.as_deref(), Some("AgentBroker"));
     // Times never go backwards in this log except where the log itself does.
-    assert!(out.iter().all(|o| o.source == "file:test.log"));
+    assert!(out.iter().all(|o| &*o.source == "file:test.log"));
 }
 
 #[test]

@@ -508,7 +508,7 @@ impl Engine {
                     ),
                     evidence: vec![Evidence {
                         at: p.to,
-                        source: format!("discord:{bot}"),
+                        source: format!("discord:{bot}").into(),
                         text: format!(
                             "session_start_limit.remaining fell by {} between {} and {}",
                             p.count, p.from, p.to
@@ -579,7 +579,7 @@ impl Engine {
             ),
             evidence: vec![Evidence {
                 at,
-                source: format!("discord:{bot}"),
+                source: format!("discord:{bot}").into(),
                 text: format!(
                     "session_start_limit remaining={} total={} reset_after={}ms",
                     sl.remaining, sl.total, sl.reset_after_ms
@@ -610,7 +610,7 @@ impl Engine {
                 continue;
             }
             self.instances.remove(&k);
-            self.resolved.clear();
+            self.forget_resolutions();
             self.sessions
                 .retain(|_, s| !(s.namespace == k.0 && s.pod == k.1));
             self.folded_events

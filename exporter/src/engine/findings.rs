@@ -90,7 +90,7 @@ impl Severity {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evidence {
     pub at: Timestamp,
-    pub source: String,
+    pub source: std::sync::Arc<str>,
     pub text: String,
 }
 

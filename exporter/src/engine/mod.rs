@@ -10,6 +10,7 @@ mod snapshot;
 mod state;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::TimeDelta;
 
@@ -24,8 +25,8 @@ use bot::LogIdentify;
 use findings::{Assertion, Book, Key};
 
 use crate::observation::{
-    Body, InstanceChange, InstanceObservation, Observation, SessionEvent, SessionObservation,
-    StartLimit, Timestamp,
+    Body, InstanceChange, InstanceId, InstanceObservation, Observation, SessionEvent,
+    SessionObservation, StartLimit, Timestamp,
 };
 
 /// Gateway close codes Discord documents as not to be retried.
@@ -64,6 +65,9 @@ pub struct Engine {
     /// (namespace, pod) a log line named -> the index of the instance it resolved to: looked
     /// up by `&str`, so a line costs no allocation and no key comparison in the instance map.
     resolved: FastMap<String, FastMap<String, usize>>,
+    /// A log stream's shared instance (by address; the `Arc` kept so the address stays its
+    /// own) -> the instance index: no hashing or comparing of names per line.
+    by_stream: FastMap<usize, (Arc<InstanceId>, usize)>,
     /// Reused per event (the sessions overlapping the one that received it).
     scratch: Vec<u64>,
     /// Per (bot, shard): what `concurrent_sessions` last asserted from, to skip re-asserting
@@ -86,6 +90,7 @@ impl Engine {
             book: Book::default(),
             sources: BTreeMap::new(),
             resolved: FastMap::default(),
+            by_stream: FastMap::default(),
             scratch: Vec::new(),
             concurrent_memo: HashMap::new(),
         }
@@ -152,15 +157,19 @@ impl Engine {
         mut after: impl FnMut(&mut Engine),
     ) {
         let mut last_tick: Option<Timestamp> = None;
+        let min_step = TimeDelta::seconds(5);
         for o in observations {
             let from = last_tick.or(self.now).unwrap_or(o.at);
-            let step = ((o.at - from) / 600).max(TimeDelta::seconds(5));
-            let mut t = from + step;
-            while t < o.at {
-                self.tick(t);
-                after(self);
-                last_tick = Some(t);
-                t += step;
+            // Most observations are within a tick of the last one: no duration arithmetic.
+            if o.at > from + min_step {
+                let step = ((o.at - from) / 600).max(min_step);
+                let mut t = from + step;
+                while t < o.at {
+                    self.tick(t);
+                    after(self);
+                    last_tick = Some(t);
+                    t += step;
+                }
             }
             if last_tick.is_none() {
                 last_tick = Some(o.at);
@@ -207,8 +216,8 @@ impl Engine {
 
     // ----- sessions -------------------------------------------------------------------------
 
-    fn on_session(&mut self, at: Timestamp, source: String, s: SessionObservation) {
-        let ix = self.resolve_instance(&s.instance.namespace, &s.instance.pod, at);
+    fn on_session(&mut self, at: Timestamp, source: std::sync::Arc<str>, s: SessionObservation) {
+        let ix = self.resolve_shared(&s.instance, at);
         let shard = s.shard.unwrap_or(0);
         // One lookup for everything the hot path (a dispatch line) needs.
         let current = {
@@ -568,9 +577,7 @@ impl Engine {
             others.extend(
                 self.sessions
                     .values()
-                    .filter(|o| {
-                        o.id != id && o.shard == s.shard && o.is_live(at) && o.bot == s.bot
-                    })
+                    .filter(|o| o.id != id && o.shard == s.shard && o.is_live(at) && o.bot == s.bot)
                     .map(|o| o.id),
             );
             s.ready_at
@@ -813,7 +820,7 @@ impl Engine {
         let Some(mut inst) = self.instances.remove(&(String::new(), key.1.clone())) else {
             return;
         };
-        self.resolved.clear();
+        self.forget_resolutions();
         self.concurrent_memo.clear();
         inst.namespace = key.0.clone();
         for s in self.sessions.values_mut() {
@@ -843,7 +850,7 @@ impl Engine {
             };
             let evidence = vec![Evidence {
                 at,
-                source: source.to_string(),
+                source: source.into(),
                 text: format!("pod {} container exited ({code_text})", s.pod),
             }];
             self.book.assert(Assertion {
@@ -867,6 +874,29 @@ impl Engine {
             self.bots.insert(bot.to_string(), BotState::default());
         }
         self.bots.get_mut(bot).expect("present")
+    }
+
+    /// [`Engine::resolve_instance`] for an instance a log stream shares with all its lines.
+    fn resolve_shared(&mut self, instance: &Arc<InstanceId>, at: Timestamp) -> usize {
+        let addr = Arc::as_ptr(instance) as usize;
+        if let Some(&(_, i)) = self.by_stream.get(&addr) {
+            return i;
+        }
+        let i = self.resolve_instance(&instance.namespace, &instance.pod, at);
+        // Only a shared one will come again (a deserialized observation has its own).
+        if Arc::strong_count(instance) > 1 {
+            if self.by_stream.len() >= 4096 {
+                self.by_stream.clear();
+            }
+            self.by_stream.insert(addr, (Arc::clone(instance), i));
+        }
+        i
+    }
+
+    /// Forgets how names resolved (an instance was removed or re-keyed).
+    fn forget_resolutions(&mut self) {
+        self.resolved.clear();
+        self.by_stream.clear();
     }
 
     /// Finds the instance a log line belongs to (its index). Log sources that do not know the

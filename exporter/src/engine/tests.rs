@@ -48,7 +48,7 @@ impl Sim {
             secs,
             Body::Session(SessionObservation {
                 bot: bot.map(str::to_string),
-                instance: InstanceId::pod(NS, pod),
+                instance: InstanceId::pod(NS, pod).into(),
                 shard: None,
                 event,
                 line: None,
@@ -482,7 +482,7 @@ fn log_lines_before_the_pod_object_join_its_namespace() {
         0.0,
         Body::Session(SessionObservation {
             bot: Some("AgentBroker".into()),
-            instance: InstanceId::pod("", OLD),
+            instance: InstanceId::pod("", OLD).into(),
             shard: None,
             event: SessionEvent::Ready { session_id: None },
             line: None,

@@ -41,7 +41,7 @@ pub struct Replay {
 }
 
 enum Reader {
-    Log(LogReader),
+    Log(Box<LogReader>),
     Json {
         report: FileReport,
         items: std::vec::IntoIter<Observation>,
@@ -214,7 +214,7 @@ pub fn open_paths(paths: &[PathBuf], opts: &ReadOptions<'_>) -> Result<Replay> {
             )
             .with_bot(opts.default_bot.clone())
             .with_max_line_bytes(opts.max_line_bytes);
-            Reader::Log(LogReader {
+            Reader::Log(Box::new(LogReader {
                 path: f.clone(),
                 file,
                 lines: LineSplitter::new(opts.max_line_bytes),
@@ -222,7 +222,7 @@ pub fn open_paths(paths: &[PathBuf], opts: &ReadOptions<'_>) -> Result<Replay> {
                 pending: VecDeque::new(),
                 observations: 0,
                 done: false,
-            })
+            }))
         };
         replay.readers.push(reader);
         let i = replay.readers.len() - 1;

@@ -126,7 +126,7 @@ where
                     );
                     let o = Observation {
                         at: Utc::now(),
-                        source: source.clone(),
+                        source: source.as_str().into(),
                         body: Body::StartLimit(StartLimit {
                             bot: label.clone(),
                             total: g.total,
@@ -271,7 +271,7 @@ where
         let source = self.source_name();
         let o = Observation {
             at: Utc::now(),
-            source: source.clone(),
+            source: source.as_str().into(),
             body: Body::SourceHealth(SourceHealth {
                 source,
                 up,

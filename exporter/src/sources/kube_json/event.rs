@@ -220,7 +220,7 @@ pub(super) fn resolve(
         };
         out.push(Observation {
             at: ev.at,
-            source: source.to_owned(),
+            source: source.into(),
             body: Body::Instance(InstanceObservation {
                 instance: InstanceId {
                     namespace: ev.namespace,

@@ -309,7 +309,7 @@ impl Reader<'_> {
             opt_u32(gb, "shards", "gateway_bot.shards")?.ok_or("gateway_bot.shards is missing")?;
         self.capture.observations.push(Observation {
             at,
-            source: self.source.to_owned(),
+            source: self.source.into(),
             body: Body::StartLimit(StartLimit {
                 bot,
                 total,

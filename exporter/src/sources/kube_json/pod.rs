@@ -209,7 +209,7 @@ impl PodTracker {
             state.emitted.push((change.name(), at));
             out.push(Observation {
                 at,
-                source: source.to_owned(),
+                source: source.into(),
                 body: Body::Instance(InstanceObservation {
                     instance: view.instance.clone(),
                     bot: view.bot.clone(),

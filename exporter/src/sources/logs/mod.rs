@@ -12,6 +12,7 @@
 
 mod ansi;
 pub mod framing;
+mod memo;
 pub mod profile;
 mod redact;
 pub mod structured;
@@ -201,8 +202,8 @@ impl fmt::Display for Classified {
 /// Who the stream's observations are about.
 #[derive(Debug, Clone)]
 struct Meta {
-    instance: InstanceId,
-    source: String,
+    instance: Arc<InstanceId>,
+    source: Arc<str>,
     bot: Option<String>,
 }
 
@@ -224,6 +225,8 @@ struct Detect {
 #[derive(Debug, Default)]
 struct Buffers {
     scratch: MatchScratch,
+    /// Rule confirmations remembered by line prefix (for the current profile).
+    memo: memo::Memo,
     redacted: Vec<u8>,
     /// A decoded structured line, or a continuation joined to its first line.
     work: Vec<u8>,
@@ -261,8 +264,8 @@ impl LogStream {
             framer: LineFramer::new(framing, DEFAULT_MAX_LINE_BYTES),
             profile,
             meta: Meta {
-                instance,
-                source,
+                instance: Arc::new(instance),
+                source: source.into(),
                 bot: None,
             },
             counts: Counts::default(),
@@ -492,6 +495,7 @@ impl LogStream {
         match self.profile.narrowed(seen) {
             Some(p) => {
                 self.profile = p;
+                self.bufs.memo = Default::default();
                 self.mask = u64::MAX;
                 self.bufs.header_ok = false;
             }
@@ -588,6 +592,7 @@ impl Eval<'_, '_> {
         };
         let Buffers {
             scratch,
+            memo,
             redacted,
             work,
             header,
@@ -640,7 +645,8 @@ impl Eval<'_, '_> {
         } else {
             text
         };
-        let Some(m) = profile.match_in(text, scratch, detail.is_some(), mask, min_end) else {
+        let Some(m) = profile.match_in(text, scratch, Some(memo), detail.is_some(), mask, min_end)
+        else {
             return ignored(&mut detail, "no regex matched");
         };
         let bot = m.bot.or_else(|| meta.bot.clone());

@@ -33,6 +33,9 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::{Captures, Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
+use regex_automata::hybrid::dfa::DFA;
+
+use super::memo::{self, Memo};
 use super::structured::{Format, StructuredFields};
 use crate::observation::SessionEvent;
 
@@ -137,7 +140,7 @@ pub struct Fields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<std::sync::Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -760,7 +763,7 @@ impl EventKind {
 #[derive(Debug, Default)]
 struct Values {
     session_id: Option<String>,
-    kind: Option<String>,
+    kind: Option<std::sync::Arc<str>>,
     code: Option<u16>,
     reason: Option<String>,
     resumable: Option<bool>,
@@ -789,6 +792,8 @@ struct CompiledRule {
     group: Option<u8>,
     /// The regex reads a line break (a rule for continued messages).
     continued: bool,
+    /// The regex as a lazy DFA for [`Memo`], built on first use (capture-free rules).
+    dfa: OnceLock<Option<DFA>>,
 }
 
 impl CompiledRule {
@@ -886,10 +891,23 @@ impl CompiledRule {
             groups,
             group: None,
             continued,
+            dfa: OnceLock::new(),
         })
     }
 
     /// Build the match from the captures (if the rule has a regex).
+    /// The lazy DFA of a capture-free regex (`None` with captures, or if it cannot be built).
+    fn dfa(&self) -> Option<&DFA> {
+        self.dfa
+            .get_or_init(|| {
+                let re = self.regex.as_ref()?;
+                (re.captures_len() == 1)
+                    .then(|| memo::build_dfa(re.as_str()))
+                    .flatten()
+            })
+            .as_ref()
+    }
+
     fn build(&self, caps: Option<&Captures<'_>>, want_captures: bool) -> RuleMatch<'_> {
         let get = |g: Option<usize>| -> Option<&[u8]> {
             let m = caps?.get(g?)?;
@@ -903,7 +921,9 @@ impl CompiledRule {
         };
         let values = Values {
             session_id: text(self.groups.session_id).or_else(|| f.session_id.clone()),
-            kind: text(self.groups.kind).or_else(|| f.kind.clone()),
+            kind: text(self.groups.kind)
+                .map(Into::into)
+                .or_else(|| f.kind.clone()),
             code: get(self.groups.code).and_then(parse_num::<u16>).or(f.code),
             reason: text(self.groups.reason).or_else(|| f.reason.clone()),
             resumable: get(self.groups.resumable)
@@ -974,6 +994,8 @@ pub struct RuleMatch<'p> {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MatchScratch {
     bits: Vec<u64>,
+    /// Per rule: where its literal's first occurrence ends (valid where `bits` is set).
+    ends: Vec<u32>,
 }
 
 /// A profile ready to match: share it with `Arc` between streams.
@@ -1090,15 +1112,17 @@ impl CompiledProfile {
             if !any {
                 if scratch.bits.len() != self.words {
                     scratch.bits.resize(self.words, 0);
+                    scratch.ends.resize(self.rules.len(), 0);
                 }
                 scratch.bits.fill(0);
                 any = true;
             }
             let id = m.pattern().as_usize();
-            self.mark(id, scratch);
+            self.mark(id, m.end(), scratch);
             for &other in &self.related[id] {
-                if self.finders[other as usize].find(text).is_some() {
-                    self.mark(other as usize, scratch);
+                let f = &self.finders[other as usize];
+                if let Some(at) = f.find(text) {
+                    self.mark(other as usize, at + f.needle().len(), scratch);
                 }
             }
             pos = m.start() + 1;
@@ -1106,9 +1130,13 @@ impl CompiledProfile {
         any
     }
 
-    fn mark(&self, literal: usize, scratch: &mut MatchScratch) {
+    fn mark(&self, literal: usize, end: usize, scratch: &mut MatchScratch) {
         for &r in &self.literal_rules[literal] {
-            scratch.bits[r as usize / 64] |= 1 << (r % 64);
+            let (word, bit) = (r as usize / 64, 1 << (r % 64));
+            if scratch.bits[word] & bit == 0 {
+                scratch.bits[word] |= bit;
+                scratch.ends[r as usize] = u32::try_from(end).unwrap_or(u32::MAX);
+            }
         }
     }
 
@@ -1120,20 +1148,22 @@ impl CompiledProfile {
         scratch: &MatchScratch,
         want_captures: bool,
     ) -> Option<RuleMatch<'_>> {
-        self.match_in(text, scratch, want_captures, u64::MAX, 0)
+        self.match_in(text, scratch, None, want_captures, u64::MAX, 0)
     }
 
     /// [`match_candidates`](Self::match_candidates) among the rules of the families in `mask`
     /// (bit = group index; rules without a family always), where a match must end after byte
     /// `min_end` (a continuation line joined to its first line: the match must reach into it).
-    pub fn match_in(
+    pub(super) fn match_in(
         &self,
         text: &[u8],
         scratch: &MatchScratch,
+        mut memo: Option<&mut Memo>,
         want_captures: bool,
         mask: u64,
         min_end: usize,
     ) -> Option<RuleMatch<'_>> {
+        let mut split = None;
         for (w, &word) in scratch.bits.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
@@ -1156,7 +1186,15 @@ impl CompiledProfile {
                 if re.captures_len() == 1 {
                     // Without capture groups, a match test is enough (and much cheaper).
                     let hit = if min_end == 0 {
-                        re.is_match(text)
+                        let memoized = match (memo.as_deref_mut(), rule.dfa()) {
+                            (Some(memo), Some(dfa)) => {
+                                let split = *split.get_or_insert_with(|| memo::split_point(text));
+                                let seg_end = scratch.ends[r] as usize + 1;
+                                memo.is_match(r, dfa, text, split, seg_end.max(split))
+                            }
+                            _ => None,
+                        };
+                        memoized.unwrap_or_else(|| re.is_match(text))
                     } else {
                         re.find(text).is_some_and(|m| m.end() > min_end)
                     };

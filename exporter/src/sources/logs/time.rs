@@ -3,7 +3,9 @@
 //!
 //! Layout read by hand: `YYYY-MM-DD(T|t| )HH:MM:SS[(.|,)fraction][Z|z|±HH:MM|±HHMM]`.
 
-use chrono::{DateTime, Utc};
+use std::cell::Cell;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use crate::observation::Timestamp;
 
@@ -121,9 +123,31 @@ fn scan(s: &[u8]) -> Option<Found> {
         _ => {}
     }
     let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
-    let at = DateTime::<Utc>::from_timestamp(secs, nanos)?;
+    let in_day = i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
+    let at = if (0..86_400).contains(&in_day) {
+        // Same as `from_timestamp` below, with the date (the costly part) cached per thread:
+        // consecutive lines nearly always fall on the same day.
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(in_day as u32, nanos)?;
+        date_of(days)?.and_time(time).and_utc()
+    } else {
+        DateTime::<Utc>::from_timestamp(days * 86_400 + in_day, nanos)?
+    };
     Some(Found { at, len: i, zoned })
+}
+
+/// The date `days` after 1970-01-01, remembered for the next line.
+fn date_of(days: i64) -> Option<NaiveDate> {
+    thread_local! {
+        static LAST: Cell<Option<(i64, NaiveDate)>> = const { Cell::new(None) };
+    }
+    LAST.with(|last| match last.get() {
+        Some((d, date)) if d == days => Some(date),
+        _ => {
+            let date = DateTime::<Utc>::from_timestamp(days.checked_mul(86_400)?, 0)?.date_naive();
+            last.set(Some((days, date)));
+            Some(date)
+        }
+    })
 }
 
 /// Odd shapes: hand the first token to chrono's RFC3339 parser. Only tried when the bytes start
@@ -199,6 +223,17 @@ mod tests {
             "1999-12-31T00:00:00-08:00",
             "1970-01-01T00:00:00Z",
             "2100-03-01T12:00:00Z",
+            // The per-thread date: same day twice, other days, before 1970, offsets that
+            // cross midnight either way.
+            "2026-04-19T00:00:00Z",
+            "2026-04-19T23:59:59.5Z",
+            "2026-04-20T00:00:00Z",
+            "2026-04-19T00:00:01Z",
+            "1969-12-31T23:59:59.25Z",
+            "1900-01-01T00:00:00Z",
+            "2026-04-19T00:30:00+01:00",
+            "2026-04-19T23:30:00-01:00",
+            "2026-04-19T12:00:00+01:00",
         ] {
             let f = rfc3339_prefix(s.as_bytes()).unwrap_or_else(|| panic!("{s}"));
             assert_eq!(f.at, chrono(s), "{s}");

@@ -1,0 +1,258 @@
+//! Confirming a rule's regex without walking its DFA over the same line prefix again.
+//!
+//! A rule's regex is confirmed on nearly every line that carries its literal, and most of that
+//! work is the part of the line before the literal: level, spans, target. Those bytes repeat
+//! from line to line of one stream while the timestamp before them does not. So the regex runs
+//! here as a lazy DFA walked by hand, in three parts: the leading timestamp token byte by byte,
+//! then the bytes up to just past the literal through a memo of
+//! `(DFA state, bytes) -> (DFA state, matched on the way)`, then the rest byte by byte. A DFA's
+//! run is a pure function of its start state and input, so the memo changes what is computed
+//! only in how fast: a line whose prefix was never seen costs one walk and one memo entry.
+//! Anything unexpected (the DFA's cache giving up) falls back to the regex itself.
+
+use regex_automata::hybrid::LazyStateID;
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::{Input, MatchKind};
+
+use std::hash::{BuildHasher, Hash, Hasher};
+
+/// Memo entries kept per rule and stream; a stream whose prefixes never repeat clears it when
+/// full (so a hostile stream costs one DFA walk per line, as without the memo).
+const MAX_ENTRIES: usize = 256;
+/// Segments longer than this are walked, not remembered.
+const MAX_SEGMENT: usize = 512;
+
+/// The regex as the `regex` crate builds it for bytes with Unicode off, as a lazy DFA.
+pub(super) fn build_dfa(pattern: &str) -> Option<DFA> {
+    DFA::builder()
+        .configure(DFA::config().match_kind(MatchKind::LeftmostFirst))
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .thompson(thompson::Config::new().utf8(false))
+        .build(pattern)
+        .ok()
+}
+
+/// One stream's memos, by rule index of the profile it was made for.
+#[derive(Debug, Default)]
+pub(super) struct Memo {
+    rules: Vec<Option<RuleMemo>>,
+}
+
+#[derive(Debug)]
+struct RuleMemo {
+    cache: Cache,
+    /// The cache's clear count the entries were made under (its state ids die with a clear).
+    clears: usize,
+    entries: Vec<Entry>,
+    /// Hash -> index into `entries`.
+    index: std::collections::HashMap<u64, usize, foldhash::fast::FixedState>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    from: LazyStateID,
+    segment: Box<[u8]>,
+    to: LazyStateID,
+    matched: bool,
+}
+
+enum Walk {
+    Matched,
+    Dead,
+    At(LazyStateID),
+}
+
+fn walk(dfa: &DFA, cache: &mut Cache, mut sid: LazyStateID, bytes: &[u8]) -> Option<Walk> {
+    for &b in bytes {
+        sid = dfa.next_state(cache, sid, b).ok()?;
+        if sid.is_tagged() {
+            if sid.is_match() {
+                return Some(Walk::Matched);
+            }
+            if sid.is_dead() {
+                return Some(Walk::Dead);
+            }
+            if sid.is_quit() || sid.is_unknown() {
+                return None;
+            }
+        }
+    }
+    Some(Walk::At(sid))
+}
+
+fn key(from: LazyStateID, segment: &[u8]) -> u64 {
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    from.hash(&mut h);
+    segment.hash(&mut h);
+    h.finish()
+}
+
+impl Memo {
+    /// Whether rule `rule`'s regex (as `dfa`) matches `text`, the bytes `[split, seg_end)`
+    /// going through the memo. `None`: the DFA gave up; ask the regex.
+    pub fn is_match(
+        &mut self,
+        rule: usize,
+        dfa: &DFA,
+        text: &[u8],
+        split: usize,
+        seg_end: usize,
+    ) -> Option<bool> {
+        if self.rules.len() <= rule {
+            self.rules.resize_with(rule + 1, || None);
+        }
+        let m = self.rules[rule].get_or_insert_with(|| RuleMemo {
+            cache: dfa.create_cache(),
+            clears: 0,
+            entries: Vec::new(),
+            index: Default::default(),
+        });
+        let seg_end = seg_end.min(text.len());
+        let split = split.min(seg_end);
+        let input = Input::new(text).earliest(true);
+        let mut sid = dfa.start_state_forward(&mut m.cache, &input).ok()?;
+        if sid.is_match() {
+            return Some(true);
+        }
+        match walk(dfa, &mut m.cache, sid, &text[..split])? {
+            Walk::Matched => return Some(true),
+            Walk::Dead => return Some(false),
+            Walk::At(s) => sid = s,
+        }
+        let segment = &text[split..seg_end];
+        if m.cache.clear_count() != m.clears {
+            m.entries.clear();
+            m.index.clear();
+            m.clears = m.cache.clear_count();
+        }
+        let k = key(sid, segment);
+        let hit = m
+            .index
+            .get(&k)
+            .map(|&i| &m.entries[i])
+            .filter(|e| e.from == sid && *e.segment == *segment)
+            .map(|e| (e.to, e.matched));
+        match hit {
+            Some((_, true)) => return Some(true),
+            Some((to, false)) => sid = to,
+            None => {
+                let from = sid;
+                let (to, matched) = match walk(dfa, &mut m.cache, sid, segment)? {
+                    Walk::Matched => (from, true),
+                    Walk::Dead => return Some(false),
+                    Walk::At(s) => (s, false),
+                };
+                if segment.len() <= MAX_SEGMENT && m.cache.clear_count() == m.clears {
+                    if m.entries.len() >= MAX_ENTRIES {
+                        m.entries.clear();
+                        m.index.clear();
+                    }
+                    m.index.insert(k, m.entries.len());
+                    m.entries.push(Entry {
+                        from,
+                        segment: segment.into(),
+                        to,
+                        matched,
+                    });
+                }
+                if matched {
+                    return Some(true);
+                }
+                sid = to;
+            }
+        }
+        match walk(dfa, &mut m.cache, sid, &text[seg_end..])? {
+            Walk::Matched => Some(true),
+            Walk::Dead => Some(false),
+            Walk::At(s) => {
+                let eoi = dfa.next_eoi_state(&mut m.cache, s).ok()?;
+                Some(eoi.is_match())
+            }
+        }
+    }
+}
+
+/// Where the memoized part of a line starts: after a leading timestamp-like token and the
+/// blanks after it (it differs on every line), else at 0.
+pub(super) fn split_point(text: &[u8]) -> usize {
+    if !matches!(text.first(), Some(b'0'..=b'9' | b'[')) {
+        return 0;
+    }
+    let Some(end) = memchr::memchr2(b' ', b'\t', text) else {
+        return 0;
+    };
+    let mut i = end;
+    while i < text.len() && matches!(text[i], b' ' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memo agrees with the regex on every line, whatever it remembered before.
+    #[test]
+    fn agrees_with_the_regex() {
+        let patterns = [
+            r#"^\s*(?:\d{4}-\d\d-\d\d[Tt ][0-9:.,]+Z\s+)?INFO\s+(?:[\w-]+(?:\{[^{}]*\})?:)*\s*openab(?:::[\w-]+)*: batch dispatched\b"#,
+            r"discord bot running\s*$",
+            r"\bsession \w+ ready",
+            r"^$",
+            r"x*",
+        ];
+        let lines: &[&[u8]] = &[
+            b"2026-04-19T00:00:00.800311Z  INFO dispatch{channel=1 adapter=\"discord\"}: openab::dispatch: batch dispatched x=1",
+            b"2026-04-19T00:00:01.800311Z  INFO dispatch{channel=1 adapter=\"discord\"}: openab::dispatch: batch dispatched x=2",
+            b"2026-04-19T00:00:02.800311Z  INFO dispatch{channel=1 adapter=\"discord\"}: openab::dispatch: batch dispatchedx",
+            b"2026-04-19T00:00:03.800311Z  INFO openab::dispatch: batch dispatched",
+            b"2026-04-19T00:00:04.800311Z  WARN openab::dispatch: batch dispatched",
+            b"2026-04-19T00:00:05Z  INFO openab: discord bot running   ",
+            b"2026-04-19T00:00:06Z  INFO openab: discord bot running more",
+            b"[2026-04-19 00:00:07] session abc ready",
+            b"",
+            b"\xff\xfe batch dispatched \xff",
+            b"INFO openab: batch dispatched",
+        ];
+        for p in patterns {
+            let re = regex::bytes::RegexBuilder::new(p)
+                .unicode(false)
+                .build()
+                .unwrap();
+            let dfa = build_dfa(p).unwrap();
+            let mut memo = Memo::default();
+            for round in 0..3 {
+                for line in lines {
+                    let split = split_point(line);
+                    for seg_end in [
+                        0,
+                        split,
+                        split + 5,
+                        line.len() / 2,
+                        line.len(),
+                        line.len() + 9,
+                    ] {
+                        let got = memo.is_match(0, &dfa, line, split, seg_end.max(split));
+                        assert_eq!(
+                            got,
+                            Some(re.is_match(line)),
+                            "{p} on {:?} (seg_end {seg_end}, round {round})",
+                            String::from_utf8_lossy(line)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_after_a_leading_timestamp() {
+        assert_eq!(split_point(b"2026-04-19T00:00:00Z  INFO x"), 22);
+        assert_eq!(split_point(b"[2026-04-19 x"), 12);
+        assert_eq!(split_point(b"INFO x"), 0);
+        assert_eq!(split_point(b"2026"), 0);
+    }
+}
