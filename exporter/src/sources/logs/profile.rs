@@ -1310,6 +1310,57 @@ impl ProfileSet {
 mod tests {
     use super::*;
 
+    /// The memoized confirmation picks the same rule as the regexes alone, on the examples'
+    /// lines and the fuzz corpus, each line seen twice (the second time from the memo).
+    #[test]
+    fn memoized_confirmation_agrees_with_the_regexes() {
+        fn collect(dir: &std::path::Path, out: &mut Vec<Vec<u8>>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for p in paths {
+                if p.is_dir() {
+                    collect(&p, out);
+                } else if let Ok(bytes) = std::fs::read(&p) {
+                    for line in bytes.split(|&b| b == b'\n').take(2000) {
+                        out.push(line.to_vec());
+                        // Also without a container timestamp in front.
+                        if let Some(sp) = line.iter().position(|&b| b == b' ') {
+                            out.push(line[sp + 1..].to_vec());
+                        }
+                    }
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut lines = Vec::new();
+        collect(&root.join("examples"), &mut lines);
+        collect(&root.join("fuzz/corpus/log_lines"), &mut lines);
+        assert!(lines.len() > 1000, "{} lines", lines.len());
+        let p = builtin_profile("auto").unwrap();
+        let mut memo = Memo::default();
+        let mut scratch = MatchScratch::default();
+        let mut confirmed = 0;
+        for _round in 0..2 {
+            for l in &lines {
+                if !p.prefilter(l, &mut scratch) {
+                    continue;
+                }
+                let plain = p
+                    .match_in(l, &scratch, None, false, u64::MAX, 0)
+                    .map(|m| m.rule.to_owned());
+                let memoized = p
+                    .match_in(l, &scratch, Some(&mut memo), false, u64::MAX, 0)
+                    .map(|m| m.rule.to_owned());
+                assert_eq!(plain, memoized, "{:?}", String::from_utf8_lossy(l));
+                confirmed += usize::from(plain.is_some());
+            }
+        }
+        assert!(confirmed > 100, "{confirmed} lines matched a rule");
+    }
+
     #[test]
     fn builtins_compile_and_names_agree() {
         for name in BUILTIN_PROFILES {
