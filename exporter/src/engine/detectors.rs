@@ -220,14 +220,16 @@ impl Engine {
 
     fn expire_duplicates(&mut self, now: Timestamp) {
         let window = TimeDelta::seconds(2 * self.cfg.duplicate_window_secs as i64);
-        for k in self.book.active_keys(Kind::DuplicateDelivery) {
+        // Decided over borrowed state first (a tick of a long overlap closes nothing).
+        let mut closes: Vec<(Key, Timestamp, Option<u64>)> = Vec::new();
+        for f in self.book.active_of(Kind::DuplicateDelivery) {
             let newer = self
                 .sessions
                 .values()
-                .filter(|s| s.bot == k.bot && s.pod == k.pod && Some(s.shard) == k.shard)
+                .filter(|s| s.bot == f.bot && s.pod == f.pod && Some(s.shard) == f.shard)
                 .max_by_key(|s| s.ready_at);
             let Some(newer) = newer else {
-                self.book.close(&k, now, self.cfg.max_closed_findings);
+                closes.push((f.key(), now, None));
                 continue;
             };
             let partner_active = self.sessions.values().any(|o| {
@@ -241,8 +243,12 @@ impl Engine {
                 newer.is_live(now) && newer.last_event_at.is_some_and(|l| now - l <= window);
             if !(partner_active && newer_active) {
                 let at = newer.ended_at.filter(|e| *e <= now).unwrap_or(now);
-                let id = newer.id;
-                self.book.close(&k, at, self.cfg.max_closed_findings);
+                closes.push((f.key(), at, Some(newer.id)));
+            }
+        }
+        for (k, at, newer) in closes {
+            self.book.close(&k, at, self.cfg.max_closed_findings);
+            if let Some(id) = newer {
                 self.sessions.get_mut(&id).expect("exists").duplicate_open = false;
             }
         }

@@ -242,11 +242,22 @@ impl Book {
 
     /// Keys of active findings of one kind (copied, so callers may close them).
     pub fn active_keys(&self, kind: Kind) -> Vec<Key> {
+        self.active_of(kind).map(Finding::key).collect()
+    }
+
+    /// Active findings of one kind, in key order (the kind leads the key's order).
+    pub fn active_of(&self, kind: Kind) -> impl Iterator<Item = &Finding> {
+        let first = Key {
+            kind,
+            bot: String::new(),
+            namespace: String::new(),
+            pod: String::new(),
+            shard: None,
+        };
         self.active
-            .keys()
-            .filter(|k| k.kind == kind)
-            .cloned()
-            .collect()
+            .range(first..)
+            .map(|(_, f)| f)
+            .take_while(move |f| f.kind == kind)
     }
 
     pub fn active(&self) -> impl Iterator<Item = &Finding> {

@@ -564,6 +564,7 @@ impl Engine {
         // Per event: no name is copied and no map keyed by names is searched but the bot's.
         let mut others = std::mem::take(&mut self.scratch);
         others.clear();
+        let mut any_newer = false;
         let ready_at = {
             let s = &self.sessions[&id];
             match self.bots.get_mut(s.bot.as_str()) {
@@ -574,37 +575,63 @@ impl Engine {
                     self.bots.insert(s.bot.clone(), b);
                 }
             }
-            others.extend(
-                self.sessions
-                    .values()
-                    .filter(|o| o.id != id && o.shard == s.shard && o.is_live(at) && o.bot == s.bot)
-                    .map(|o| o.id),
-            );
+            for o in self.sessions.values() {
+                if o.id != id && o.shard == s.shard && o.is_live(at) && o.bot == s.bot {
+                    others.push(o.id);
+                    any_newer |= o.ready_at > s.ready_at;
+                }
+            }
             s.ready_at
         };
-        {
-            let s = self.sessions.get_mut(&id).expect("exists");
-            s.events += 1;
-            if s.events == 1 {
-                self.book.record(Change::SessionUpdate {
-                    id,
-                    at,
-                    state: SessionState::FirstEvent,
-                });
-            }
-            s.last_event_at = Some(s.last_event_at.map_or(at, |l| l.max(at)));
-            if others.is_empty() {
-                s.proven = true;
-            } else {
-                s.overlap_events += 1;
-            }
-            if s.evidence.len() < MAX_SESSION_EVIDENCE {
-                s.evidence.push(evidence.clone());
+        let s = self.sessions.get_mut(&id).expect("exists");
+        s.events += 1;
+        if s.events == 1 {
+            self.book.record(Change::SessionUpdate {
+                id,
+                at,
+                state: SessionState::FirstEvent,
+            });
+        }
+        s.last_event_at = Some(s.last_event_at.map_or(at, |l| l.max(at)));
+        if others.is_empty() {
+            s.proven = true;
+        } else {
+            s.overlap_events += 1;
+        }
+        if s.evidence.len() < MAX_SESSION_EVIDENCE {
+            s.evidence.push(evidence.clone());
+        }
+        let was_silent = s.silent_since.take().is_some();
+        if any_newer {
+            // Borrowed out of its session while the others are updated (put back below).
+            let pod = std::mem::take(&mut s.pod);
+            self.flag_newer_sessions(&others, ready_at, &pod, at, &evidence);
+            self.sessions.get_mut(&id).expect("exists").pod = pod;
+        }
+        if was_silent {
+            let s = &self.sessions[&id];
+            for kind in [Kind::SilentSession, Kind::QuietSession] {
+                let k = session_key(kind, s);
+                self.book.close(&k, at, self.cfg.max_closed_findings);
             }
         }
-        // Borrowed out of its session while the others are updated (put back below).
-        let pod = std::mem::take(&mut self.sessions.get_mut(&id).expect("exists").pod);
-        for &o in &others {
+        if !others.is_empty() {
+            self.evaluate_duplicate(id, &others, at);
+        }
+        self.scratch = others;
+    }
+
+    /// An older session (on pod `pod`, ready at `ready_at`) received an event while the
+    /// newer ones among `others` were live: their silence is now suspicious.
+    fn flag_newer_sessions(
+        &mut self,
+        others: &[u64],
+        ready_at: Timestamp,
+        pod: &str,
+        at: Timestamp,
+        evidence: &Evidence,
+    ) {
+        for &o in others {
             let other = self.sessions.get_mut(&o).expect("exists");
             // This session is older and still receives what the newer one should: the newer
             // one's silence is now suspicious.
@@ -616,16 +643,18 @@ impl Engine {
                         events,
                         last_at,
                     } = r
-                        && *other_pod == pod
+                        && other_pod == pod
                     {
                         *events += 1;
                         *last_at = at;
                         found = true;
+                        // One entry per pod.
+                        break;
                     }
                 }
                 if !found {
                     other.risks.push(Risk::PredecessorActive {
-                        other_pod: pod.clone(),
+                        other_pod: pod.to_string(),
                         events: 1,
                         last_at: at,
                     });
@@ -633,7 +662,7 @@ impl Engine {
                         id: o,
                         at,
                         state: SessionState::PredecessorActive {
-                            other_pod: pod.clone(),
+                            other_pod: pod.to_string(),
                         },
                     });
                 }
@@ -642,19 +671,6 @@ impl Engine {
                 }
             }
         }
-        self.sessions.get_mut(&id).expect("exists").pod = pod;
-        if self.sessions[&id].silent_since.is_some() {
-            self.sessions.get_mut(&id).expect("exists").silent_since = None;
-            let s = &self.sessions[&id];
-            for kind in [Kind::SilentSession, Kind::QuietSession] {
-                let k = session_key(kind, s);
-                self.book.close(&k, at, self.cfg.max_closed_findings);
-            }
-        }
-        if !others.is_empty() {
-            self.evaluate_duplicate(id, &others, at);
-        }
-        self.scratch = others;
     }
 
     fn end_session(&mut self, id: u64, at: Timestamp, reason: EndReason, lingering: bool) {

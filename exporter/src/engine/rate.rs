@@ -34,11 +34,12 @@ impl RateLearner {
             self.first_seen = Some(at);
         }
         if let Some(last) = self.last_event {
+            let d = at - last;
             // A second session seeing the same event (duplicate delivery) is not more traffic.
-            if (at - last).num_milliseconds().abs() < 200 {
+            if d.num_milliseconds().abs() < 200 {
                 return;
             }
-            let gap = (at - last).as_seconds_f64();
+            let gap = d.as_seconds_f64();
             if gap > BUCKET_SECS as f64 {
                 self.gaps.push_back((at, gap));
             }

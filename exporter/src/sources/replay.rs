@@ -140,10 +140,18 @@ impl Iterator for Replay {
     type Item = Observation;
 
     fn next(&mut self) -> Option<Observation> {
-        let Reverse((_, i)) = self.heap.pop()?;
-        let o = self.readers[i].take()?;
-        self.refill(i);
-        Some(o)
+        // The reader with the earliest observation stays at the top with its next time (one
+        // sift), or leaves the heap when it is done.
+        let mut top = self.heap.peek_mut()?;
+        let i = top.0.1;
+        let o = self.readers[i].take();
+        match self.readers[i].peek_at(&mut self.buf) {
+            Some(at) => top.0.0 = at,
+            None => {
+                std::collections::binary_heap::PeekMut::pop(top);
+            }
+        }
+        o
     }
 }
 
