@@ -541,6 +541,7 @@ impl Engine {
             proven: false,
             silent_since: None,
             duplicate_open: false,
+            predecessor_risks: Vec::new(),
             evidence: vec![evidence],
         };
         self.book.record(Change::SessionStarted {
@@ -605,7 +606,7 @@ impl Engine {
         if any_newer {
             // Borrowed out of its session while the others are updated (put back below).
             let pod = std::mem::take(&mut s.pod);
-            self.flag_newer_sessions(&others, ready_at, &pod, at, &evidence);
+            self.flag_newer_sessions(id, &others, ready_at, &pod, at, &evidence);
             self.sessions.get_mut(&id).expect("exists").pod = pod;
         }
         if was_silent {
@@ -625,6 +626,7 @@ impl Engine {
     /// newer ones among `others` were live: their silence is now suspicious.
     fn flag_newer_sessions(
         &mut self,
+        older: u64,
         others: &[u64],
         ready_at: Timestamp,
         pod: &str,
@@ -635,24 +637,34 @@ impl Engine {
             let other = self.sessions.get_mut(&o).expect("exists");
             // This session is older and still receives what the newer one should: the newer
             // one's silence is now suspicious.
-            if other.ready_at > ready_at {
-                let mut found = false;
-                for r in &mut other.risks {
+            if other.ready_at <= ready_at {
+                continue;
+            }
+            let known = match other.predecessor_risks.iter().find(|(id, _)| *id == older) {
+                Some(&(_, i)) => Some(i),
+                None => {
+                    // The pod's entry, from an earlier session of that pod.
+                    let i = other.risks.iter().position(|r| {
+                        matches!(r, Risk::PredecessorActive { other_pod, .. } if other_pod == pod)
+                    });
+                    if let Some(i) = i {
+                        other.predecessor_risks.push((older, i));
+                    }
+                    i
+                }
+            };
+            match known {
+                Some(i) => {
                     if let Risk::PredecessorActive {
-                        other_pod,
-                        events,
-                        last_at,
-                    } = r
-                        && other_pod == pod
+                        events, last_at, ..
+                    } = &mut other.risks[i]
                     {
                         *events += 1;
                         *last_at = at;
-                        found = true;
-                        // One entry per pod.
-                        break;
                     }
                 }
-                if !found {
+                None => {
+                    other.predecessor_risks.push((older, other.risks.len()));
                     other.risks.push(Risk::PredecessorActive {
                         other_pod: pod.to_string(),
                         events: 1,
@@ -666,9 +678,9 @@ impl Engine {
                         },
                     });
                 }
-                if other.events == 0 && other.evidence.len() < MAX_SESSION_EVIDENCE {
-                    other.evidence.push(evidence.clone());
-                }
+            }
+            if other.events == 0 && other.evidence.len() < MAX_SESSION_EVIDENCE {
+                other.evidence.push(evidence.clone());
             }
         }
     }

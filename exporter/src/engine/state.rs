@@ -121,6 +121,10 @@ pub struct Session {
     /// A `duplicate_delivery` finding is open for this session (as the newer of the pair).
     #[serde(skip)]
     pub duplicate_open: bool,
+    /// Older session id -> index of its pod's `PredecessorActive` entry in `risks` (entries
+    /// are never removed), so an overlapping event finds it without comparing pod names.
+    #[serde(skip)]
+    pub predecessor_risks: Vec<(u64, usize)>,
     #[serde(skip)]
     pub evidence: Vec<Evidence>,
 }

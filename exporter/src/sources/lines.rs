@@ -22,43 +22,55 @@ impl LineSplitter {
     }
 
     /// Feeds a chunk; calls `f` with each complete line (without `\n`).
-    pub fn push(&mut self, mut chunk: &[u8], mut f: impl FnMut(&[u8])) {
-        while let Some(i) = memchr::memchr(b'\n', chunk) {
-            let piece = &chunk[..i];
-            if self.skipping {
+    pub fn push(&mut self, chunk: &[u8], mut f: impl FnMut(&[u8])) {
+        self.push_until(chunk, |l| {
+            f(l);
+            false
+        });
+    }
+
+    /// [`LineSplitter::push`] that stops after a complete line for which `f` returns true;
+    /// returns how many bytes of `chunk` it consumed (the rest is for the next call).
+    pub fn push_until(&mut self, chunk: &[u8], mut f: impl FnMut(&[u8]) -> bool) -> usize {
+        let mut rest = chunk;
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            let piece = &rest[..i];
+            let stop = if self.skipping {
                 self.skipping = false;
+                false
             } else if self.partial.is_empty() {
-                self.emit(piece, &mut f);
+                f(&piece[..piece.len().min(self.max + 1)])
             } else {
                 let room = (self.max + 1).saturating_sub(self.partial.len());
                 self.partial
                     .extend_from_slice(&piece[..room.min(piece.len())]);
                 let line = std::mem::take(&mut self.partial);
-                f(&line);
+                let stop = f(&line);
                 self.partial = line;
                 self.partial.clear();
+                stop
+            };
+            rest = &rest[i + 1..];
+            if stop {
+                return chunk.len() - rest.len();
             }
-            chunk = &chunk[i + 1..];
         }
-        if chunk.is_empty() || self.skipping {
-            return;
+        if rest.is_empty() || self.skipping {
+            return chunk.len();
         }
-        if self.partial.len() + chunk.len() > self.max {
+        if self.partial.len() + rest.len() > self.max {
             let room = (self.max + 1).saturating_sub(self.partial.len());
             self.partial
-                .extend_from_slice(&chunk[..room.min(chunk.len())]);
+                .extend_from_slice(&rest[..room.min(rest.len())]);
             let line = std::mem::take(&mut self.partial);
             f(&line);
             self.partial = line;
             self.partial.clear();
             self.skipping = true;
         } else {
-            self.partial.extend_from_slice(chunk);
+            self.partial.extend_from_slice(rest);
         }
-    }
-
-    fn emit(&mut self, line: &[u8], f: &mut impl FnMut(&[u8])) {
-        f(&line[..line.len().min(self.max + 1)]);
+        chunk.len()
     }
 
     /// End of input: the last line, if it had no newline.
@@ -114,5 +126,36 @@ mod tests {
         // A long last line without a newline is cut too.
         let got = split(&[b"ok\n", b"0123456789"], 4);
         assert_eq!(got, vec![b"ok".to_vec(), b"01234".to_vec()]);
+    }
+
+    /// Stopping after every line and resuming with the rest gives the same lines as `push`.
+    #[test]
+    fn push_until_resumes_where_it_stopped() {
+        let text: &[u8] = b"a\nbb\n\nccccccccccccc\ndd\npartial-tail";
+        for max in [4, 100] {
+            for chunk in 1..text.len() {
+                let mut whole = LineSplitter::new(max);
+                let mut want = Vec::new();
+                for c in text.chunks(chunk) {
+                    whole.push(c, |l| want.push(l.to_vec()));
+                }
+                whole.finish(|l| want.push(l.to_vec()));
+                let mut s = LineSplitter::new(max);
+                let mut got = Vec::new();
+                for c in text.chunks(chunk) {
+                    let mut rest = c;
+                    while !rest.is_empty() {
+                        let used = s.push_until(rest, |l| {
+                            got.push(l.to_vec());
+                            true
+                        });
+                        assert!(used > 0);
+                        rest = &rest[used..];
+                    }
+                }
+                s.finish(|l| got.push(l.to_vec()));
+                assert_eq!(got, want, "max {max}, chunks of {chunk}");
+            }
+        }
     }
 }

@@ -36,8 +36,6 @@ pub struct Replay {
     readers: Vec<Reader>,
     /// (time of the reader's next observation, reader index), smallest first.
     heap: BinaryHeap<Reverse<(Timestamp, usize)>>,
-    /// The read buffer, shared: one reader reads at a time.
-    buf: Vec<u8>,
 }
 
 enum Reader {
@@ -56,39 +54,63 @@ struct LogReader {
     pending: VecDeque<Observation>,
     observations: usize,
     done: bool,
+    /// Read but not yet split: `buf[pos..end]`.
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
 }
 
-const CHUNK: usize = 256 * 1024;
+/// Observations parsed at a time per file: enough to keep one file's parsing state hot in
+/// the CPU's caches, few enough that the allocator recycles their evidence lines.
+const BATCH: usize = 16;
+
+/// Read size per file (each open file holds one such buffer).
+const CHUNK: usize = 64 * 1024;
 
 impl LogReader {
-    /// Makes sure an observation is pending unless the file is done, reading more of it
-    /// (through the replay's one read buffer) when needed.
-    fn fill(&mut self, buf: &mut Vec<u8>) {
+    /// Makes sure an observation is pending unless the file is done, reading more of it when
+    /// needed. Lines are parsed only until [`BATCH`] observations are made: the engine consumes
+    /// them before the next are made, so memory holds a few observations per file, not a
+    /// chunk's worth (and the allocator reuses their evidence lines' memory for the next).
+    fn fill(&mut self) {
         if !self.pending.is_empty() || self.done {
             return;
         }
-        // Observations of a chunk go straight into the (empty) queue's own buffer.
         let mut out: Vec<Observation> = std::mem::take(&mut self.pending).into();
-        while out.is_empty() && !self.done {
-            if buf.is_empty() {
-                buf.resize(CHUNK, 0);
-            }
-            match self.file.read(buf) {
-                Ok(0) | Err(_) => {
-                    let Self { lines, stream, .. } = self;
-                    lines.finish(|l| {
-                        stream.push_line(l, &mut out);
-                    });
-                    stream.finish(&mut out);
-                    self.done = true;
+        while out.len() < BATCH && !self.done {
+            if self.pos == self.end {
+                if self.buf.is_empty() {
+                    self.buf.resize(CHUNK, 0);
                 }
-                Ok(n) => {
-                    let Self { lines, stream, .. } = self;
-                    lines.push(&buf[..n], |l| {
-                        stream.push_line(l, &mut out);
-                    });
+                match self.file.read(&mut self.buf) {
+                    Ok(0) | Err(_) => {
+                        let Self { lines, stream, .. } = self;
+                        lines.finish(|l| {
+                            stream.push_line(l, &mut out);
+                        });
+                        stream.finish(&mut out);
+                        self.done = true;
+                        self.buf = Vec::new();
+                        continue;
+                    }
+                    Ok(n) => {
+                        self.pos = 0;
+                        self.end = n;
+                    }
                 }
             }
+            let Self {
+                lines,
+                stream,
+                buf,
+                pos,
+                end,
+                ..
+            } = self;
+            *pos += lines.push_until(&buf[*pos..*end], |l| {
+                stream.push_line(l, &mut out);
+                out.len() >= BATCH
+            });
         }
         self.observations += out.len();
         self.pending = out.into();
@@ -118,10 +140,10 @@ impl LogReader {
 
 impl Reader {
     /// The time of the next observation (reading ahead when needed).
-    fn peek_at(&mut self, buf: &mut Vec<u8>) -> Option<Timestamp> {
+    fn peek_at(&mut self) -> Option<Timestamp> {
         match self {
             Reader::Log(l) => {
-                l.fill(buf);
+                l.fill();
                 l.pending.front().map(|o| o.at)
             }
             Reader::Json { items, .. } => items.as_slice().first().map(|o| o.at),
@@ -145,7 +167,7 @@ impl Iterator for Replay {
         let mut top = self.heap.peek_mut()?;
         let i = top.0.1;
         let o = self.readers[i].take();
-        match self.readers[i].peek_at(&mut self.buf) {
+        match self.readers[i].peek_at() {
             Some(at) => top.0.0 = at,
             None => {
                 std::collections::binary_heap::PeekMut::pop(top);
@@ -158,7 +180,7 @@ impl Iterator for Replay {
 impl Replay {
     /// Puts reader `i`'s next observation time into the heap.
     fn refill(&mut self, i: usize) {
-        if let Some(at) = self.readers[i].peek_at(&mut self.buf) {
+        if let Some(at) = self.readers[i].peek_at() {
             self.heap.push(Reverse((at, i)));
         }
     }
@@ -195,7 +217,6 @@ pub fn open_paths(paths: &[PathBuf], opts: &ReadOptions<'_>) -> Result<Replay> {
     let mut replay = Replay {
         readers: Vec::new(),
         heap: BinaryHeap::new(),
-        buf: Vec::new(),
     };
     for f in files {
         let mut file = File::open(&f).map_err(|e| Error::io(&f, e))?;
@@ -230,6 +251,9 @@ pub fn open_paths(paths: &[PathBuf], opts: &ReadOptions<'_>) -> Result<Replay> {
                 pending: VecDeque::new(),
                 observations: 0,
                 done: false,
+                buf: Vec::new(),
+                pos: 0,
+                end: 0,
             }))
         };
         replay.readers.push(reader);

@@ -1,14 +1,16 @@
 //! Confirming a rule's regex without walking its DFA over the same line prefix again.
 //!
-//! A rule's regex is confirmed on nearly every line that carries its literal, and most of that
-//! work is the part of the line before the literal: level, spans, target. Those bytes repeat
-//! from line to line of one stream while the timestamp before them does not. So the regex runs
-//! here as a lazy DFA walked by hand, in three parts: the leading timestamp token byte by byte,
-//! then the bytes up to just past the literal through a memo of
-//! `(DFA state, bytes) -> (DFA state, matched on the way)`, then the rest byte by byte. A DFA's
-//! run is a pure function of its start state and input, so the memo changes what is computed
-//! only in how fast: a line whose prefix was never seen costs one walk and one memo entry.
-//! Anything unexpected (the DFA's cache giving up) falls back to the regex itself.
+//! A rule's regex is confirmed on nearly every line that carries its literal, and that work is
+//! the part of the line up to the literal: timestamp, level, spans, target. A DFA does not see
+//! bytes, only their equivalence classes (bytes no state tells apart: for these regexes, every
+//! digit is one class), and in class terms that prefix repeats line after line although the
+//! timestamp and the ids in it change. So the regex runs here as a lazy DFA walked by hand: the
+//! prefix up to just past the literal, mapped to classes, goes through a memo of
+//! `class sequence -> (DFA state, matched on the way)`; the rest of the line is walked byte by
+//! byte. A DFA's run is a function of its start state and the classes it reads, so the memo
+//! changes how fast the answer comes, never the answer; a line whose prefix shape was never
+//! seen costs one walk and one memo entry. Anything unexpected (the DFA's cache giving up)
+//! falls back to the regex itself.
 
 use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -20,7 +22,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Memo entries kept per rule and stream; a stream whose prefixes never repeat clears it when
 /// full (so a hostile stream costs one DFA walk per line, as without the memo).
-const MAX_ENTRIES: usize = 256;
+const MAX_ENTRIES: usize = 64;
 /// Segments longer than this are walked, not remembered.
 const MAX_SEGMENT: usize = 512;
 
@@ -46,6 +48,8 @@ struct RuleMemo {
     /// The cache's clear count the entries were made under (its state ids die with a clear).
     clears: usize,
     entries: Vec<Entry>,
+    /// The current line's prefix as byte classes (reused).
+    classes: Vec<u8>,
     /// Hash -> index into `entries`.
     index: std::collections::HashMap<u64, usize, foldhash::fast::FixedState>,
 }
@@ -90,14 +94,22 @@ fn key(from: LazyStateID, segment: &[u8]) -> u64 {
 }
 
 impl Memo {
-    /// Whether rule `rule`'s regex (as `dfa`) matches `text`, the bytes `[split, seg_end)`
-    /// going through the memo. `None`: the DFA gave up; ask the regex.
+    /// Entries remembered for a rule.
+    #[cfg(test)]
+    pub fn entries(&self, rule: usize) -> usize {
+        self.rules
+            .get(rule)
+            .and_then(Option::as_ref)
+            .map_or(0, |m| m.entries.len())
+    }
+
+    /// Whether rule `rule`'s regex (as `dfa`) matches `text`, the bytes before `seg_end` going
+    /// through the memo. `None`: the DFA gave up; ask the regex.
     pub fn is_match(
         &mut self,
         rule: usize,
         dfa: &DFA,
         text: &[u8],
-        split: usize,
         seg_end: usize,
     ) -> Option<bool> {
         if self.rules.len() <= rule {
@@ -107,52 +119,49 @@ impl Memo {
             cache: dfa.create_cache(),
             clears: 0,
             entries: Vec::new(),
+            classes: Vec::new(),
             index: Default::default(),
         });
         let seg_end = seg_end.min(text.len());
-        let split = split.min(seg_end);
         let input = Input::new(text).earliest(true);
-        let mut sid = dfa.start_state_forward(&mut m.cache, &input).ok()?;
-        if sid.is_match() {
+        let start = dfa.start_state_forward(&mut m.cache, &input).ok()?;
+        if start.is_match() {
             return Some(true);
         }
-        match walk(dfa, &mut m.cache, sid, &text[..split])? {
-            Walk::Matched => return Some(true),
-            Walk::Dead => return Some(false),
-            Walk::At(s) => sid = s,
-        }
-        let segment = &text[split..seg_end];
+        let prefix = &text[..seg_end];
         if m.cache.clear_count() != m.clears {
             m.entries.clear();
             m.index.clear();
             m.clears = m.cache.clear_count();
         }
-        let k = key(sid, segment);
+        let classes = dfa.byte_classes();
+        m.classes.clear();
+        m.classes.extend(prefix.iter().map(|&b| classes.get(b)));
+        let k = key(start, &m.classes);
         let hit = m
             .index
             .get(&k)
             .map(|&i| &m.entries[i])
-            .filter(|e| e.from == sid && *e.segment == *segment)
+            .filter(|e| e.from == start && *e.segment == *m.classes)
             .map(|e| (e.to, e.matched));
-        match hit {
+        let sid = match hit {
             Some((_, true)) => return Some(true),
-            Some((to, false)) => sid = to,
+            Some((to, false)) => to,
             None => {
-                let from = sid;
-                let (to, matched) = match walk(dfa, &mut m.cache, sid, segment)? {
-                    Walk::Matched => (from, true),
+                let (to, matched) = match walk(dfa, &mut m.cache, start, prefix)? {
+                    Walk::Matched => (start, true),
                     Walk::Dead => return Some(false),
                     Walk::At(s) => (s, false),
                 };
-                if segment.len() <= MAX_SEGMENT && m.cache.clear_count() == m.clears {
+                if prefix.len() <= MAX_SEGMENT && m.cache.clear_count() == m.clears {
                     if m.entries.len() >= MAX_ENTRIES {
                         m.entries.clear();
                         m.index.clear();
                     }
                     m.index.insert(k, m.entries.len());
                     m.entries.push(Entry {
-                        from,
-                        segment: segment.into(),
+                        from: start,
+                        segment: m.classes.as_slice().into(),
                         to,
                         matched,
                     });
@@ -160,9 +169,9 @@ impl Memo {
                 if matched {
                     return Some(true);
                 }
-                sid = to;
+                to
             }
-        }
+        };
         match walk(dfa, &mut m.cache, sid, &text[seg_end..])? {
             Walk::Matched => Some(true),
             Walk::Dead => Some(false),
@@ -172,22 +181,6 @@ impl Memo {
             }
         }
     }
-}
-
-/// Where the memoized part of a line starts: after a leading timestamp-like token and the
-/// blanks after it (it differs on every line), else at 0.
-pub(super) fn split_point(text: &[u8]) -> usize {
-    if !matches!(text.first(), Some(b'0'..=b'9' | b'[')) {
-        return 0;
-    }
-    let Some(end) = memchr::memchr2(b' ', b'\t', text) else {
-        return 0;
-    };
-    let mut i = end;
-    while i < text.len() && matches!(text[i], b' ' | b'\t') {
-        i += 1;
-    }
-    i
 }
 
 #[cfg(test)]
@@ -226,16 +219,8 @@ mod tests {
             let mut memo = Memo::default();
             for round in 0..3 {
                 for line in lines {
-                    let split = split_point(line);
-                    for seg_end in [
-                        0,
-                        split,
-                        split + 5,
-                        line.len() / 2,
-                        line.len(),
-                        line.len() + 9,
-                    ] {
-                        let got = memo.is_match(0, &dfa, line, split, seg_end.max(split));
+                    for seg_end in [0, 5, 30, line.len() / 2, line.len(), line.len() + 9] {
+                        let got = memo.is_match(0, &dfa, line, seg_end);
                         assert_eq!(
                             got,
                             Some(re.is_match(line)),
@@ -248,11 +233,22 @@ mod tests {
         }
     }
 
+    /// Lines that differ only in their digits (timestamps, ids) share one memo entry.
     #[test]
-    fn split_after_a_leading_timestamp() {
-        assert_eq!(split_point(b"2026-04-19T00:00:00Z  INFO x"), 22);
-        assert_eq!(split_point(b"[2026-04-19 x"), 12);
-        assert_eq!(split_point(b"INFO x"), 0);
-        assert_eq!(split_point(b"2026"), 0);
+    fn digits_do_not_split_the_memo() {
+        let p = r"^\S+\s+INFO\s+dispatch\{channel=\d+\}: openab::dispatch: batch dispatched\b";
+        let dfa = build_dfa(p).unwrap();
+        let mut memo = Memo::default();
+        for i in 0..50u64 {
+            let line = format!(
+                "2026-04-19T00:00:{:02}.{:06}Z  INFO dispatch{{channel={}}}: openab::dispatch: batch dispatched n={i}",
+                i % 60,
+                i * 7919 % 1_000_000,
+                1_496_011_987_654_321_098u64 - i * 1_000_003,
+            );
+            let end = line.find("dispatched").unwrap() + "dispatched".len() + 1;
+            assert_eq!(memo.is_match(0, &dfa, line.as_bytes(), end), Some(true));
+        }
+        assert_eq!(memo.entries(0), 1);
     }
 }

@@ -1163,7 +1163,6 @@ impl CompiledProfile {
         mask: u64,
         min_end: usize,
     ) -> Option<RuleMatch<'_>> {
-        let mut split = None;
         for (w, &word) in scratch.bits.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
@@ -1188,9 +1187,9 @@ impl CompiledProfile {
                     let hit = if min_end == 0 {
                         let memoized = match (memo.as_deref_mut(), rule.dfa()) {
                             (Some(memo), Some(dfa)) => {
-                                let split = *split.get_or_insert_with(|| memo::split_point(text));
+                                // Just past the literal: a `\b` after it is decided there.
                                 let seg_end = scratch.ends[r] as usize + 1;
-                                memo.is_match(r, dfa, text, split, seg_end.max(split))
+                                memo.is_match(r, dfa, text, seg_end)
                             }
                             _ => None,
                         };
