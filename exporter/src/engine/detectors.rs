@@ -164,9 +164,11 @@ impl Engine {
         if s.overlap_events < min {
             return;
         }
+        // `at - l <= window`, without a date subtraction per session.
+        let recent_from = at - window;
         for o in others {
             let o = &self.sessions[o];
-            let recent = o.last_event_at.is_some_and(|l| at - l <= window);
+            let recent = o.last_event_at.is_some_and(|l| l >= recent_from);
             if !recent || o.overlap_events < min {
                 continue;
             }
@@ -619,6 +621,7 @@ impl Engine {
             self.forget_resolutions();
             self.sessions
                 .retain(|_, s| !(s.namespace == k.0 && s.pod == k.1));
+            self.peers.clear();
             self.folded_events
                 .retain(|f, _| !(f.0 == k.0 && f.1 == k.1));
         }

@@ -45,6 +45,16 @@ const MAX_SESSION_EVIDENCE: usize = 8;
 /// here (a bounded set of pods), and the fast hash is a large share of a line's cost.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// The sessions live next to one session, valid for times in `[from, until)`.
+#[derive(Debug)]
+struct Peers {
+    from: Timestamp,
+    until: Option<Timestamp>,
+    ids: Vec<u64>,
+    /// Whether any of them is newer than the session.
+    any_newer: bool,
+}
+
 /// The correlation engine. One task owns it; everything else sees [`Snapshot`]s.
 #[derive(Debug)]
 pub struct Engine {
@@ -68,6 +78,9 @@ pub struct Engine {
     /// A log stream's shared instance (by address; the `Arc` kept so the address stays its
     /// own) -> the instance index: no hashing or comparing of names per line.
     by_stream: FastMap<usize, (Arc<InstanceId>, usize)>,
+    /// Per session: the other live sessions of its bot and shard, and the time range over
+    /// which that stays true. Cleared whenever a session starts, ends, leaves or changes bot.
+    peers: FastMap<u64, Peers>,
     /// Reused per event (the sessions overlapping the one that received it).
     scratch: Vec<u64>,
     /// Per (bot, shard): what `concurrent_sessions` last asserted from, to skip re-asserting
@@ -91,6 +104,7 @@ impl Engine {
             sources: BTreeMap::new(),
             resolved: FastMap::default(),
             by_stream: FastMap::default(),
+            peers: FastMap::default(),
             scratch: Vec::new(),
             concurrent_memo: HashMap::new(),
         }
@@ -298,6 +312,7 @@ impl Engine {
                         }
                         if s.bot != bot && s.events == 0 {
                             s.bot = bot.clone();
+                            self.peers.clear();
                         }
                         return;
                     }
@@ -550,6 +565,7 @@ impl Engine {
             handover: predecessor.is_some_and(|p| p.1),
         });
         self.sessions.insert(id, session);
+        self.peers.clear();
         // A session of this bot is ready again: refusals are over.
         for k in self.book.active_keys(Kind::FatalClose) {
             if k.bot == bot {
@@ -576,10 +592,41 @@ impl Engine {
                     self.bots.insert(s.bot.clone(), b);
                 }
             }
-            for o in self.sessions.values() {
-                if o.id != id && o.shard == s.shard && o.is_live(at) && o.bot == s.bot {
-                    others.push(o.id);
-                    any_newer |= o.ready_at > s.ready_at;
+            match self.peers.get(&id) {
+                Some(p) if p.from <= at && p.until.is_none_or(|u| at < u) => {
+                    others.extend_from_slice(&p.ids);
+                    any_newer = p.any_newer;
+                }
+                _ => {
+                    // Liveness changes only at a session's ready_at and live_until: between
+                    // the nearest such times around `at`, the same sessions are live.
+                    let mut from = Timestamp::MIN_UTC;
+                    let mut until: Option<Timestamp> = None;
+                    for o in self.sessions.values() {
+                        if o.id == id || o.shard != s.shard || o.bot != s.bot {
+                            continue;
+                        }
+                        for b in [Some(o.ready_at), o.live_until].into_iter().flatten() {
+                            if b <= at {
+                                from = from.max(b);
+                            } else {
+                                until = Some(until.map_or(b, |u| u.min(b)));
+                            }
+                        }
+                        if o.is_live(at) {
+                            others.push(o.id);
+                            any_newer |= o.ready_at > s.ready_at;
+                        }
+                    }
+                    self.peers.insert(
+                        id,
+                        Peers {
+                            from,
+                            until,
+                            ids: others.clone(),
+                            any_newer,
+                        },
+                    );
                 }
             }
             s.ready_at
@@ -696,6 +743,7 @@ impl Engine {
         s.ended_at = Some(at);
         s.end = Some(reason);
         s.live_until = Some(if lingering { at + linger } else { at });
+        self.peers.clear();
         let (bot, shard, ns, pod) = (s.bot.clone(), s.shard, s.namespace.clone(), s.pod.clone());
         let silent = s.silent_since.take().is_some();
         let ended = Box::new(s.clone());
@@ -732,6 +780,7 @@ impl Engine {
                 continue;
             }
             if let Some(s) = self.sessions.remove(id) {
+                self.peers.clear();
                 *self
                     .folded_events
                     .entry((s.namespace, s.pod, s.shard))
