@@ -61,19 +61,11 @@ fn scan(s: &[u8]) -> Option<Found> {
     {
         return None;
     }
-    let year = i64::from(digits(s, 0, 4)?);
-    let month = digits(s, 5, 2)?;
-    let day = digits(s, 8, 2)?;
+    let (days, date) = day_of(&s[..10])?;
     let hour = digits(s, 11, 2)?;
     let minute = digits(s, 14, 2)?;
     let second = digits(s, 17, 2)?;
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if hour > 23 || minute > 59 || second > 59 {
         // Leap seconds (:60) and nonsense go to chrono, which knows the former.
         return None;
     }
@@ -122,32 +114,39 @@ fn scan(s: &[u8]) -> Option<Found> {
         }
         _ => {}
     }
-    let days = days_from_civil(year, month, day);
     let in_day = i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
     let at = if (0..86_400).contains(&in_day) {
-        // Same as `from_timestamp` below, with the date (the costly part) cached per thread:
-        // consecutive lines nearly always fall on the same day.
+        // Same as `from_timestamp` below, with the date (the costly part) cached.
         let time = NaiveTime::from_num_seconds_from_midnight_opt(in_day as u32, nanos)?;
-        date_of(days)?.and_time(time).and_utc()
+        date.and_time(time).and_utc()
     } else {
         DateTime::<Utc>::from_timestamp(days * 86_400 + in_day, nanos)?
     };
     Some(Found { at, len: i, zoned })
 }
 
-/// The date `days` after 1970-01-01, remembered for the next line.
-fn date_of(days: i64) -> Option<NaiveDate> {
+/// `YYYY-MM-DD` -> (days since 1970-01-01, the date), remembered per thread for the next line:
+/// consecutive lines nearly always fall on the same day. `None` for an invalid date.
+fn day_of(ymd: &[u8]) -> Option<(i64, NaiveDate)> {
     thread_local! {
-        static LAST: Cell<Option<(i64, NaiveDate)>> = const { Cell::new(None) };
+        static LAST: Cell<Option<([u8; 10], i64, NaiveDate)>> = const { Cell::new(None) };
     }
-    LAST.with(|last| match last.get() {
-        Some((d, date)) if d == days => Some(date),
-        _ => {
-            let date = DateTime::<Utc>::from_timestamp(days.checked_mul(86_400)?, 0)?.date_naive();
-            last.set(Some((days, date)));
-            Some(date)
-        }
-    })
+    let key: [u8; 10] = ymd.try_into().ok()?;
+    if let Some((k, days, date)) = LAST.get()
+        && k == key
+    {
+        return Some((days, date));
+    }
+    let year = i64::from(digits(ymd, 0, 4)?);
+    let month = digits(ymd, 5, 2)?;
+    let day = digits(ymd, 8, 2)?;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let date = DateTime::<Utc>::from_timestamp(days.checked_mul(86_400)?, 0)?.date_naive();
+    LAST.set(Some((key, days, date)));
+    Some((days, date))
 }
 
 /// Odd shapes: hand the first token to chrono's RFC3339 parser. Only tried when the bytes start
