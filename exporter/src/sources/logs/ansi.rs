@@ -17,8 +17,12 @@ pub(crate) fn has_escape(s: &[u8]) -> bool {
 pub(crate) fn strip_into(src: &[u8], dst: &mut Vec<u8>) {
     dst.clear();
     let mut i = 0;
-    while let Some(off) = memchr(ESC, &src[i..]) {
-        let esc = i + off;
+    // One searcher over the line (a colour code every few bytes makes per-call setup count);
+    // escapes inside a sequence already skipped are passed over.
+    for esc in memchr::memchr_iter(ESC, src) {
+        if esc < i {
+            continue;
+        }
         dst.extend_from_slice(&src[i..esc]);
         i = skip_escape(src, esc);
     }
