@@ -1110,7 +1110,7 @@ impl CompiledProfile {
                 break;
             };
             if !any {
-                if scratch.bits.len() != self.words {
+                if scratch.bits.len() != self.words || scratch.ends.len() != self.rules.len() {
                     scratch.bits.resize(self.words, 0);
                     scratch.ends.resize(self.rules.len(), 0);
                 }
@@ -1188,7 +1188,10 @@ impl CompiledProfile {
                         let memoized = match (memo.as_deref_mut(), rule.dfa()) {
                             (Some(memo), Some(dfa)) => {
                                 // Just past the literal: a `\b` after it is decided there.
-                                let seg_end = scratch.ends[r] as usize + 1;
+                                let seg_end = scratch
+                                    .ends
+                                    .get(r)
+                                    .map_or(text.len(), |&e| (e as usize).saturating_add(1));
                                 memo.is_match(r, dfa, text, seg_end)
                             }
                             _ => None,
