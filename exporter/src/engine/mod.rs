@@ -230,7 +230,7 @@ impl Engine {
 
     // ----- sessions -------------------------------------------------------------------------
 
-    fn on_session(&mut self, at: Timestamp, source: std::sync::Arc<str>, s: SessionObservation) {
+    fn on_session(&mut self, at: Timestamp, source: Arc<str>, s: SessionObservation) {
         let ix = self.resolve_shared(&s.instance, at);
         let shard = s.shard.unwrap_or(0);
         // One lookup for everything the hot path (a dispatch line) needs.

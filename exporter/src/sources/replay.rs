@@ -83,6 +83,7 @@ impl LogReader {
                     self.buf.resize(CHUNK, 0);
                 }
                 match self.file.read(&mut self.buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Ok(0) | Err(_) => {
                         let Self { lines, stream, .. } = self;
                         lines.finish(|l| {
