@@ -15,19 +15,20 @@
 use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
+use regex_automata::util::pool::Pool;
 use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind};
 
 use std::hash::{BuildHasher, Hash, Hasher};
 
-/// Memo entries kept per rule and stream; a stream whose prefixes never repeat clears it when
-/// full (so a hostile stream costs one DFA walk per line, as without the memo).
+/// Memo entries kept per rule (and thread); prefixes that never repeat clear it when full (so
+/// a hostile stream costs one DFA walk per line, as without the memo).
 const MAX_ENTRIES: usize = 64;
 /// Segments longer than this are walked, not remembered.
 const MAX_SEGMENT: usize = 512;
 
 /// The regex as the `regex` crate builds it for bytes with Unicode off, as a lazy DFA.
-pub(super) fn build_dfa(pattern: &str) -> Option<DFA> {
+fn build_dfa(pattern: &str) -> Option<DFA> {
     DFA::builder()
         .configure(DFA::config().match_kind(MatchKind::LeftmostFirst))
         .syntax(syntax::Config::new().unicode(false).utf8(false))
@@ -36,13 +37,40 @@ pub(super) fn build_dfa(pattern: &str) -> Option<DFA> {
         .ok()
 }
 
-/// One stream's memos, by rule index of the profile it was made for.
-#[derive(Debug, Default)]
-pub(super) struct Memo {
-    rules: Vec<Option<RuleMemo>>,
+type MakeMemo = Box<dyn Fn() -> RuleMemo + Send + Sync>;
+
+/// A capture-free rule's regex as a lazy DFA, with its cache and memo pooled: one pair per
+/// thread confirming at the same moment, shared by every stream that thread serves (memory
+/// does not grow with the number of streams, and one pod's line shapes serve the next).
+pub(super) struct Confirmer {
+    dfa: DFA,
+    pool: Pool<RuleMemo, MakeMemo>,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for Confirmer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Confirmer").finish_non_exhaustive()
+    }
+}
+
+impl Confirmer {
+    /// `None` when the pattern cannot be built as a lazy DFA (the regex confirms alone).
+    pub fn new(pattern: &str) -> Option<Self> {
+        let dfa = build_dfa(pattern)?;
+        let make = dfa.clone();
+        Some(Self {
+            dfa,
+            pool: Pool::new(Box::new(move || RuleMemo::new(&make))),
+        })
+    }
+
+    /// Whether the regex matches `text`, the bytes before `seg_end` going through the memo.
+    /// `None`: the DFA gave up; ask the regex.
+    pub fn is_match(&self, text: &[u8], seg_end: usize) -> Option<bool> {
+        self.pool.get().is_match(&self.dfa, text, seg_end)
+    }
+}
+
 struct RuleMemo {
     cache: Cache,
     /// The cache's clear count the entries were made under (its state ids die with a clear).
@@ -93,35 +121,19 @@ fn key(from: LazyStateID, segment: &[u8]) -> u64 {
     h.finish()
 }
 
-impl Memo {
-    /// Entries remembered for a rule.
-    #[cfg(test)]
-    pub fn entries(&self, rule: usize) -> usize {
-        self.rules
-            .get(rule)
-            .and_then(Option::as_ref)
-            .map_or(0, |m| m.entries.len())
-    }
-
-    /// Whether rule `rule`'s regex (as `dfa`) matches `text`, the bytes before `seg_end` going
-    /// through the memo. `None`: the DFA gave up; ask the regex.
-    pub fn is_match(
-        &mut self,
-        rule: usize,
-        dfa: &DFA,
-        text: &[u8],
-        seg_end: usize,
-    ) -> Option<bool> {
-        if self.rules.len() <= rule {
-            self.rules.resize_with(rule + 1, || None);
-        }
-        let m = self.rules[rule].get_or_insert_with(|| RuleMemo {
+impl RuleMemo {
+    fn new(dfa: &DFA) -> Self {
+        Self {
             cache: dfa.create_cache(),
             clears: 0,
             entries: Vec::new(),
             classes: Vec::new(),
             index: Default::default(),
-        });
+        }
+    }
+
+    fn is_match(&mut self, dfa: &DFA, text: &[u8], seg_end: usize) -> Option<bool> {
+        let m = self;
         let seg_end = seg_end.min(text.len());
         let input = Input::new(text).earliest(true);
         let start = dfa.start_state_forward(&mut m.cache, &input).ok()?;
@@ -215,12 +227,11 @@ mod tests {
                 .unicode(false)
                 .build()
                 .unwrap();
-            let dfa = build_dfa(p).unwrap();
-            let mut memo = Memo::default();
+            let c = Confirmer::new(p).unwrap();
             for round in 0..3 {
                 for line in lines {
                     for seg_end in [0, 5, 30, line.len() / 2, line.len(), line.len() + 9] {
-                        let got = memo.is_match(0, &dfa, line, seg_end);
+                        let got = c.is_match(line, seg_end);
                         assert_eq!(
                             got,
                             Some(re.is_match(line)),
@@ -237,8 +248,7 @@ mod tests {
     #[test]
     fn digits_do_not_split_the_memo() {
         let p = r"^\S+\s+INFO\s+dispatch\{channel=\d+\}: openab::dispatch: batch dispatched\b";
-        let dfa = build_dfa(p).unwrap();
-        let mut memo = Memo::default();
+        let c = Confirmer::new(p).unwrap();
         for i in 0..50u64 {
             let line = format!(
                 "2026-04-19T00:00:{:02}.{:06}Z  INFO dispatch{{channel={}}}: openab::dispatch: batch dispatched n={i}",
@@ -247,8 +257,8 @@ mod tests {
                 1_496_011_987_654_321_098u64 - i * 1_000_003,
             );
             let end = line.find("dispatched").unwrap() + "dispatched".len() + 1;
-            assert_eq!(memo.is_match(0, &dfa, line.as_bytes(), end), Some(true));
+            assert_eq!(c.is_match(line.as_bytes(), end), Some(true));
         }
-        assert_eq!(memo.entries(0), 1);
+        assert_eq!(c.pool.get().entries.len(), 1);
     }
 }

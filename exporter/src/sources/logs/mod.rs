@@ -225,8 +225,6 @@ struct Detect {
 #[derive(Debug, Default)]
 struct Buffers {
     scratch: MatchScratch,
-    /// Rule confirmations remembered by line prefix (for the current profile).
-    memo: memo::Memo,
     redacted: Vec<u8>,
     /// A decoded structured line, or a continuation joined to its first line.
     work: Vec<u8>,
@@ -495,7 +493,6 @@ impl LogStream {
         match self.profile.narrowed(seen) {
             Some(p) => {
                 self.profile = p;
-                self.bufs.memo = Default::default();
                 self.mask = u64::MAX;
                 self.bufs.header_ok = false;
             }
@@ -592,7 +589,6 @@ impl Eval<'_, '_> {
         };
         let Buffers {
             scratch,
-            memo,
             redacted,
             work,
             header,
@@ -645,8 +641,7 @@ impl Eval<'_, '_> {
         } else {
             text
         };
-        let Some(m) = profile.match_in(text, scratch, Some(memo), detail.is_some(), mask, min_end)
-        else {
+        let Some(m) = profile.match_in(text, scratch, true, detail.is_some(), mask, min_end) else {
             return ignored(&mut detail, "no regex matched");
         };
         let bot = m.bot.or_else(|| meta.bot.clone());

@@ -33,9 +33,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::{Captures, Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-use regex_automata::hybrid::dfa::DFA;
-
-use super::memo::{self, Memo};
+use super::memo::Confirmer;
 use super::structured::{Format, StructuredFields};
 use crate::observation::SessionEvent;
 
@@ -792,8 +790,8 @@ struct CompiledRule {
     group: Option<u8>,
     /// The regex reads a line break (a rule for continued messages).
     continued: bool,
-    /// The regex as a lazy DFA for [`Memo`], built on first use (capture-free rules).
-    dfa: OnceLock<Option<DFA>>,
+    /// The regex as a memoized lazy DFA, built on first use (capture-free rules).
+    confirmer: OnceLock<Option<Confirmer>>,
 }
 
 impl CompiledRule {
@@ -891,18 +889,19 @@ impl CompiledRule {
             groups,
             group: None,
             continued,
-            dfa: OnceLock::new(),
+            confirmer: OnceLock::new(),
         })
     }
 
     /// Build the match from the captures (if the rule has a regex).
-    /// The lazy DFA of a capture-free regex (`None` with captures, or if it cannot be built).
-    fn dfa(&self) -> Option<&DFA> {
-        self.dfa
+    /// The memoized lazy DFA of a capture-free regex (`None` with captures, or if it cannot
+    /// be built).
+    fn confirmer(&self) -> Option<&Confirmer> {
+        self.confirmer
             .get_or_init(|| {
                 let re = self.regex.as_ref()?;
                 (re.captures_len() == 1)
-                    .then(|| memo::build_dfa(re.as_str()))
+                    .then(|| Confirmer::new(re.as_str()))
                     .flatten()
             })
             .as_ref()
@@ -1148,7 +1147,7 @@ impl CompiledProfile {
         scratch: &MatchScratch,
         want_captures: bool,
     ) -> Option<RuleMatch<'_>> {
-        self.match_in(text, scratch, None, want_captures, u64::MAX, 0)
+        self.match_in(text, scratch, false, want_captures, u64::MAX, 0)
     }
 
     /// [`match_candidates`](Self::match_candidates) among the rules of the families in `mask`
@@ -1158,7 +1157,7 @@ impl CompiledProfile {
         &self,
         text: &[u8],
         scratch: &MatchScratch,
-        mut memo: Option<&mut Memo>,
+        memoize: bool,
         want_captures: bool,
         mask: u64,
         min_end: usize,
@@ -1185,16 +1184,16 @@ impl CompiledProfile {
                 if re.captures_len() == 1 {
                     // Without capture groups, a match test is enough (and much cheaper).
                     let hit = if min_end == 0 {
-                        let memoized = match (memo.as_deref_mut(), rule.dfa()) {
-                            (Some(memo), Some(dfa)) => {
+                        let memoized = match rule.confirmer().filter(|_| memoize) {
+                            Some(c) => {
                                 // Just past the literal: a `\b` after it is decided there.
                                 let seg_end = scratch
                                     .ends
                                     .get(r)
                                     .map_or(text.len(), |&e| (e as usize).saturating_add(1));
-                                memo.is_match(r, dfa, text, seg_end)
+                                c.is_match(text, seg_end)
                             }
-                            _ => None,
+                            None => None,
                         };
                         memoized.unwrap_or_else(|| re.is_match(text))
                     } else {
@@ -1342,7 +1341,6 @@ mod tests {
         collect(&root.join("fuzz/corpus/log_lines"), &mut lines);
         assert!(lines.len() > 1000, "{} lines", lines.len());
         let p = builtin_profile("auto").unwrap();
-        let mut memo = Memo::default();
         let mut scratch = MatchScratch::default();
         let mut confirmed = 0;
         for _round in 0..2 {
@@ -1351,10 +1349,10 @@ mod tests {
                     continue;
                 }
                 let plain = p
-                    .match_in(l, &scratch, None, false, u64::MAX, 0)
+                    .match_in(l, &scratch, false, false, u64::MAX, 0)
                     .map(|m| m.rule.to_owned());
                 let memoized = p
-                    .match_in(l, &scratch, Some(&mut memo), false, u64::MAX, 0)
+                    .match_in(l, &scratch, true, false, u64::MAX, 0)
                     .map(|m| m.rule.to_owned());
                 assert_eq!(plain, memoized, "{:?}", String::from_utf8_lossy(l));
                 confirmed += usize::from(plain.is_some());
