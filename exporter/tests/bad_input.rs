@@ -3,6 +3,8 @@
 
 #[path = "support/exporter.rs"]
 mod exporter;
+#[path = "support/noise.rs"]
+mod noise;
 #[path = "support/prom.rs"]
 mod prom;
 
@@ -62,15 +64,7 @@ fn garbage_around_good_lines_loses_nothing() {
     log.extend(last);
     std::fs::write(dir.path().join(format!("{POD}.log")), &log).unwrap();
     // A file of random bytes.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let random: Vec<u8> = (0..200_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let random = noise::xorshift_bytes(0x9E37_79B9_7F4A_7C15, 200_000);
     std::fs::write(dir.path().join("random.bin"), &random).unwrap();
 
     let r = replay(dir.path());

@@ -3,6 +3,9 @@
 //! file (a rotation while nobody read, a CRI partial line across the restart). Every line is
 //! numbered; each test checks that every number was counted exactly once.
 
+#[path = "support/noise.rs"]
+mod noise;
+
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -410,15 +413,7 @@ fn huge_line_random_bytes_and_an_unterminated_last_line() {
     w.write_all(&huge).unwrap();
     append(&path, 5..10);
     // 1 MiB of xorshift bytes.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let noise: Vec<u8> = (0..1 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = noise::xorshift_bytes(0x9e37_79b9_7f4a_7c15, 1 << 20);
     let noise_lines = noise.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
     w.write_all(&noise).unwrap();
     w.write_all(b"\n").unwrap();
