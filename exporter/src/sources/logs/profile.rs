@@ -527,15 +527,10 @@ impl Profile {
         let ac = if literals.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .build(&literals)
-                    .map_err(|e| ProfileError::Parse {
-                        profile: self.name.clone(),
-                        message: format!("literals: {e}"),
-                    })?,
-            )
+            Some(LiteralSearch::new(&literals).map_err(|e| ProfileError::Parse {
+                profile: self.name.clone(),
+                message: format!("literals: {e}"),
+            })?)
         };
         // Literals that contain one another: a non-overlapping scan reports one of them, the
         // others are checked directly (see `prefilter`).
@@ -1015,8 +1010,8 @@ pub struct CompiledProfile {
     /// Library families, by group index.
     families: Vec<String>,
     rules: Vec<CompiledRule>,
-    /// Literal automaton; `None` without rules.
-    ac: Option<AhoCorasick>,
+    /// The literal searcher; `None` without rules.
+    ac: Option<LiteralSearch>,
     /// Per literal pattern id: the rules it is a literal of.
     literal_rules: Vec<Vec<u32>>,
     /// Per literal: the literals that contain it or that it contains.
@@ -1025,6 +1020,51 @@ pub struct CompiledProfile {
     finders: Vec<memchr::memmem::Finder<'static>>,
     /// Bitset words for the rules.
     words: usize,
+}
+
+/// The literal search: the packed (Teddy) searcher itself where it can be built, else the
+/// whole Aho-Corasick automaton (which would wrap the same searcher as its prefilter, with a
+/// layer of dispatch per call that a 200-byte line notices).
+enum LiteralSearch {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl std::fmt::Debug for LiteralSearch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LiteralSearch::Packed(_) => "LiteralSearch::Packed",
+            LiteralSearch::Automaton(_) => "LiteralSearch::Automaton",
+        })
+    }
+}
+
+impl LiteralSearch {
+    fn new(literals: &[String]) -> Result<Self, aho_corasick::BuildError> {
+        let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(literals)
+            .build();
+        if let Some(p) = packed {
+            return Ok(LiteralSearch::Packed(p));
+        }
+        AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(literals)
+            .map(LiteralSearch::Automaton)
+    }
+
+    /// The leftmost-first literal starting at or after `from`.
+    #[inline]
+    fn find(&self, text: &[u8], from: usize) -> Option<aho_corasick::Match> {
+        match self {
+            LiteralSearch::Packed(p) => p.find_in(text, aho_corasick::Span::from(from..text.len())),
+            LiteralSearch::Automaton(ac) => {
+                ac.find(aho_corasick::Input::new(text).span(from..text.len()))
+            }
+        }
+    }
 }
 
 impl CompiledProfile {
@@ -1104,8 +1144,7 @@ impl CompiledProfile {
         let mut pos = 0;
         let mut any = false;
         while pos < text.len() {
-            let input = aho_corasick::Input::new(text).span(pos..text.len());
-            let Some(m) = ac.find(input) else {
+            let Some(m) = ac.find(text, pos) else {
                 break;
             };
             if !any {
