@@ -138,8 +138,8 @@ struct Cri<'a> {
     content: &'a [u8],
 }
 
-fn parse_cri(raw: &[u8]) -> Option<Cri<'_>> {
-    let ts = time::rfc3339_prefix(raw)?;
+/// A CRI line, given the timestamp found at its start.
+fn parse_cri(raw: &[u8], ts: time::Found) -> Option<Cri<'_>> {
     let rest = raw.get(ts.len..)?.strip_prefix(b" ")?;
     let (stream, rest) = if let Some(r) = rest.strip_prefix(b"stdout ") {
         (0, r)
@@ -222,8 +222,13 @@ impl LineFramer {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let max = self.max_line_bytes;
 
+        // CRI and kubectl lines both start with the timestamp: it is read once for both.
+        let ts = match self.framing {
+            Framing::Auto | Framing::Cri | Framing::Kubectl => time::rfc3339_prefix(raw),
+            _ => None,
+        };
         if matches!(self.framing, Framing::Auto | Framing::Cri) {
-            if let Some(cri) = parse_cri(raw) {
+            if let Some(cri) = ts.and_then(|ts| parse_cri(raw, ts)) {
                 return self.push_cri(cri);
             }
             if self.framing == Framing::Cri {
@@ -237,14 +242,10 @@ impl LineFramer {
         if raw.len() > max {
             return Frame::Malformed("line too long");
         }
-        let (container_at, body) = if matches!(self.framing, Framing::Auto | Framing::Kubectl) {
-            match time::rfc3339_prefix(raw) {
-                Some(ts) if ts.len == raw.len() => (Some(ts.at), &raw[ts.len..]),
-                Some(ts) if raw[ts.len] == b' ' => (Some(ts.at), &raw[ts.len + 1..]),
-                _ => (None, raw),
-            }
-        } else {
-            (None, raw)
+        let (container_at, body) = match ts {
+            Some(ts) if ts.len == raw.len() => (Some(ts.at), &raw[ts.len..]),
+            Some(ts) if raw[ts.len] == b' ' => (Some(ts.at), &raw[ts.len + 1..]),
+            _ => (None, raw),
         };
         let text = unescape(body, &mut self.scratch);
         let own = container_at.or_else(|| time::message_time(text));
