@@ -527,10 +527,12 @@ impl Profile {
         let ac = if literals.is_empty() {
             None
         } else {
-            Some(LiteralSearch::new(&literals).map_err(|e| ProfileError::Parse {
-                profile: self.name.clone(),
-                message: format!("literals: {e}"),
-            })?)
+            Some(
+                LiteralSearch::new(&literals).map_err(|e| ProfileError::Parse {
+                    profile: self.name.clone(),
+                    message: format!("literals: {e}"),
+                })?,
+            )
         };
         // Literals that contain one another: a non-overlapping scan reports one of them, the
         // others are checked directly (see `prefilter`).
