@@ -1300,6 +1300,13 @@ pub fn compile_profile_with(
 ) -> Result<Arc<CompiledProfile>, ProfileError> {
     let mut base =
         Profile::builtin(name).ok_or_else(|| ProfileError::UnknownProfile(name.into()))?;
+    let mut user_rules = user_rules.into_iter().peekable();
+    let own_fields = json_fields.is_some() && base.format != Format::Text;
+    if user_rules.peek().is_none() && !own_fields {
+        // Nothing of the config's own: the built-in, compiled once per process (`check-config`
+        // and the command that follows it, and every stream, share it).
+        return builtin_profile(name).ok_or_else(|| ProfileError::UnknownProfile(name.into()));
+    }
     if let Some(j) = json_fields
         && base.format != Format::Text
     {
