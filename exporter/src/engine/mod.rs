@@ -51,8 +51,8 @@ struct Peers {
     from: Timestamp,
     until: Option<Timestamp>,
     ids: Vec<u64>,
-    /// Whether any of them is newer than the session.
-    any_newer: bool,
+    /// Those of them newer than the session (ready later).
+    newer: Vec<u64>,
 }
 
 /// The correlation engine. One task owns it; everything else sees [`Snapshot`]s.
@@ -83,6 +83,7 @@ pub struct Engine {
     peers: FastMap<u64, Peers>,
     /// Reused per event (the sessions overlapping the one that received it).
     scratch: Vec<u64>,
+    scratch_newer: Vec<u64>,
     /// Per (bot, shard): what `concurrent_sessions` last asserted from, to skip re-asserting
     /// the same findings on every tick.
     concurrent_memo: HashMap<String, HashMap<u32, detectors::ConcurrentMemo>>,
@@ -106,6 +107,7 @@ impl Engine {
             by_stream: FastMap::default(),
             peers: FastMap::default(),
             scratch: Vec::new(),
+            scratch_newer: Vec::new(),
             concurrent_memo: HashMap::new(),
         }
     }
@@ -578,11 +580,13 @@ impl Engine {
     }
 
     fn on_dispatch(&mut self, id: u64, at: Timestamp, evidence: Evidence) {
-        // Per event: no name is copied and no map keyed by names is searched but the bot's.
+        // Per event: no name is copied, no map keyed by names is searched but the bot's, and
+        // each session involved is looked up once.
         let mut others = std::mem::take(&mut self.scratch);
+        let mut newer = std::mem::take(&mut self.scratch_newer);
         others.clear();
-        let mut any_newer = false;
-        let ready_at = {
+        newer.clear();
+        {
             let s = &self.sessions[&id];
             match self.bots.get_mut(s.bot.as_str()) {
                 Some(b) => b.rate.record(at),
@@ -595,7 +599,7 @@ impl Engine {
             match self.peers.get(&id) {
                 Some(p) if p.from <= at && p.until.is_none_or(|u| at < u) => {
                     others.extend_from_slice(&p.ids);
-                    any_newer = p.any_newer;
+                    newer.extend_from_slice(&p.newer);
                 }
                 _ => {
                     // Liveness changes only at a session's ready_at and live_until: between
@@ -615,7 +619,9 @@ impl Engine {
                         }
                         if o.is_live(at) {
                             others.push(o.id);
-                            any_newer |= o.ready_at > s.ready_at;
+                            if o.ready_at > s.ready_at {
+                                newer.push(o.id);
+                            }
                         }
                     }
                     self.peers.insert(
@@ -624,13 +630,12 @@ impl Engine {
                             from,
                             until,
                             ids: others.clone(),
-                            any_newer,
+                            newer: newer.clone(),
                         },
                     );
                 }
             }
-            s.ready_at
-        };
+        }
         let s = self.sessions.get_mut(&id).expect("exists");
         s.events += 1;
         if s.events == 1 {
@@ -650,11 +655,8 @@ impl Engine {
             s.evidence.push(evidence.clone());
         }
         let was_silent = s.silent_since.take().is_some();
-        if any_newer {
-            // Borrowed out of its session while the others are updated (put back below).
-            let pod = std::mem::take(&mut s.pod);
-            self.flag_newer_sessions(id, &others, ready_at, &pod, at, &evidence);
-            self.sessions.get_mut(&id).expect("exists").pod = pod;
+        if !newer.is_empty() {
+            self.flag_newer_sessions(id, &newer, at, &evidence);
         }
         if was_silent {
             let s = &self.sessions[&id];
@@ -667,69 +669,54 @@ impl Engine {
             self.evaluate_duplicate(id, &others, at);
         }
         self.scratch = others;
+        self.scratch_newer = newer;
     }
 
-    /// An older session (on pod `pod`, ready at `ready_at`) received an event while the
-    /// newer ones among `others` were live: their silence is now suspicious.
+    /// An older session received an event while the `newer` ones were live: their silence is
+    /// now suspicious.
     fn flag_newer_sessions(
         &mut self,
         older: u64,
-        others: &[u64],
-        ready_at: Timestamp,
-        pod: &str,
+        newer: &[u64],
         at: Timestamp,
         evidence: &Evidence,
     ) {
-        for &o in others {
+        for &o in newer {
             let other = self.sessions.get_mut(&o).expect("exists");
-            // This session is older and still receives what the newer one should: the newer
-            // one's silence is now suspicious.
-            if other.ready_at <= ready_at {
+            if let Some(&(_, i)) = other.predecessor_risks.iter().find(|(id, _)| *id == older) {
+                note_predecessor_event(other, i, at, evidence);
                 continue;
             }
-            let known = match other.predecessor_risks.iter().find(|(id, _)| *id == older) {
-                Some(&(_, i)) => Some(i),
-                None => {
-                    // The pod's entry, from an earlier session of that pod.
-                    let i = other.risks.iter().position(|r| {
-                        matches!(r, Risk::PredecessorActive { other_pod, .. } if other_pod == pod)
-                    });
-                    if let Some(i) = i {
-                        other.predecessor_risks.push((older, i));
-                    }
-                    i
-                }
-            };
-            match known {
-                Some(i) => {
-                    if let Risk::PredecessorActive {
-                        events, last_at, ..
-                    } = &mut other.risks[i]
-                    {
-                        *events += 1;
-                        *last_at = at;
-                    }
-                }
-                None => {
-                    other.predecessor_risks.push((older, other.risks.len()));
-                    other.risks.push(Risk::PredecessorActive {
-                        other_pod: pod.to_string(),
-                        events: 1,
-                        last_at: at,
-                    });
-                    self.book.record(Change::SessionUpdate {
-                        id: o,
-                        at,
-                        state: SessionState::PredecessorActive {
-                            other_pod: pod.to_string(),
-                        },
-                    });
-                }
-            }
-            if other.events == 0 && other.evidence.len() < MAX_SESSION_EVIDENCE {
-                other.evidence.push(evidence.clone());
-            }
+            let i = self.link_predecessor(older, o, at);
+            note_predecessor_event(self.sessions.get_mut(&o).expect("exists"), i, at, evidence);
         }
+    }
+
+    /// The index of the `PredecessorActive` entry in `newer`'s risks for `older`'s pod: the
+    /// pod's entry from an earlier session of that pod, or a new one (a state change).
+    fn link_predecessor(&mut self, older: u64, newer: u64, at: Timestamp) -> usize {
+        let pod = self.sessions[&older].pod.clone();
+        let other = self.sessions.get_mut(&newer).expect("exists");
+        let i = match other.risks.iter().position(
+            |r| matches!(r, Risk::PredecessorActive { other_pod, .. } if *other_pod == pod),
+        ) {
+            Some(i) => i,
+            None => {
+                other.risks.push(Risk::PredecessorActive {
+                    other_pod: pod.clone(),
+                    events: 0,
+                    last_at: at,
+                });
+                self.book.record(Change::SessionUpdate {
+                    id: newer,
+                    at,
+                    state: SessionState::PredecessorActive { other_pod: pod },
+                });
+                other.risks.len() - 1
+            }
+        };
+        other.predecessor_risks.push((older, i));
+        i
     }
 
     fn end_session(&mut self, id: u64, at: Timestamp, reason: EndReason, lingering: bool) {
@@ -1103,6 +1090,21 @@ pub fn workload_of(pod: &str) -> String {
         return parts[..n - 1].join("-");
     }
     pod.to_string()
+}
+
+/// One more event of a predecessor while `newer` (holding entry `i`) was live; the line is
+/// evidence for `newer` until it has events of its own.
+fn note_predecessor_event(newer: &mut Session, i: usize, at: Timestamp, evidence: &Evidence) {
+    if let Risk::PredecessorActive {
+        events, last_at, ..
+    } = &mut newer.risks[i]
+    {
+        *events += 1;
+        *last_at = at;
+    }
+    if newer.events == 0 && newer.evidence.len() < MAX_SESSION_EVIDENCE {
+        newer.evidence.push(evidence.clone());
+    }
 }
 
 #[cfg(test)]

@@ -33,19 +33,32 @@ impl RateLearner {
         if self.first_seen.is_none() {
             self.first_seen = Some(at);
         }
+        let secs = at.timestamp();
         if let Some(last) = self.last_event {
-            let d = at - last;
+            // Whole seconds and nanoseconds as integers: per event, no date arithmetic unless
+            // the gap may be longer than a bucket.
+            let (an, ln) = (at.timestamp_subsec_nanos(), last.timestamp_subsec_nanos());
+            let d_nanos = if an < 1_000_000_000 && ln < 1_000_000_000 {
+                i128::from(secs - last.timestamp()) * 1_000_000_000 + i128::from(an)
+                    - i128::from(ln)
+            } else {
+                // A leap second: chrono's own arithmetic.
+                let d = at - last;
+                i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos())
+            };
             // A second session seeing the same event (duplicate delivery) is not more traffic.
-            if d.num_milliseconds().abs() < 200 {
+            if d_nanos.abs() < 200_000_000 {
                 return;
             }
-            let gap = d.as_seconds_f64();
-            if gap > BUCKET_SECS as f64 {
-                self.gaps.push_back((at, gap));
+            if d_nanos > i128::from(BUCKET_SECS) * 1_000_000_000 {
+                let gap = (at - last).as_seconds_f64();
+                if gap > BUCKET_SECS as f64 {
+                    self.gaps.push_back((at, gap));
+                }
             }
         }
         self.last_event = Some(self.last_event.map_or(at, |l| l.max(at)));
-        let minute = at.timestamp().div_euclid(BUCKET_SECS);
+        let minute = secs.div_euclid(BUCKET_SECS);
         match self.buckets.back_mut() {
             Some((m, n)) if *m == minute => *n += 1,
             Some((m, _)) if *m > minute => {
@@ -180,5 +193,24 @@ mod tests {
         }
         assert_eq!(r.events(), 100);
         assert!(r.rate(&cfg).unwrap() < 0.11);
+    }
+    /// The integer fast path keeps chrono's edges: under 200 ms either way is the same event,
+    /// and only a gap longer than a bucket is remembered.
+    #[test]
+    fn duplicate_and_gap_edges() {
+        let at = |s: i64, ns: u32| Utc.timestamp_opt(1_700_000_000 + s, ns).unwrap();
+        let mut r = RateLearner::default();
+        r.record(at(0, 500_000_000));
+        r.record(at(0, 699_999_999));
+        r.record(at(0, 300_000_001));
+        assert_eq!(r.events(), 1);
+        r.record(at(0, 700_000_000));
+        assert_eq!(r.events(), 2);
+        r.record(at(0, 500_000_000));
+        assert_eq!(r.events(), 3, "200 ms earlier is another event");
+        r.record(at(60, 700_000_000));
+        assert_eq!(r.longest_gap(), 0.0, "exactly a bucket is not a gap");
+        r.record(at(120, 700_000_001));
+        assert!((r.longest_gap() - 60.000_000_001).abs() < 1e-6);
     }
 }
