@@ -157,18 +157,19 @@ impl Engine {
     }
 
     /// `duplicate_delivery`: two live sessions of one bot and shard both receive events.
-    pub(super) fn evaluate_duplicate(&mut self, id: u64, others: &[u64], at: Timestamp) {
-        let window = TimeDelta::seconds(self.cfg.duplicate_window_secs as i64);
+    /// The session at row `row` received an event while those at rows `others` were live.
+    pub(super) fn evaluate_duplicate(&mut self, row: usize, others: &[usize], at: Timestamp) {
         let min = self.cfg.duplicate_min_events;
-        let s = &self.sessions[&id];
+        let s = self.sessions.at(row);
         if s.overlap_events < min {
             return;
         }
-        // `at - l <= window`, without a date subtraction per session.
-        let recent_from = at - window;
-        for o in others {
-            let o = &self.sessions[o];
-            let recent = o.last_event_at.is_some_and(|l| l >= recent_from);
+        let window = i128::from(self.cfg.duplicate_window_secs) * 1_000_000_000;
+        for &o in others {
+            let o = self.sessions.at(o);
+            let recent = o
+                .last_event_at
+                .is_some_and(|l| crate::observation::nanos_between(at, l) <= window);
             if !recent || o.overlap_events < min {
                 continue;
             }

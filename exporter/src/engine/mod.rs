@@ -19,7 +19,7 @@ pub use config::EngineConfig;
 pub use findings::{Change, Evidence, Finding, Kind, Severity};
 pub use snapshot::{BotView, SessionSeries, Snapshot};
 pub use state::{EndReason, Instance, Risk, Session, SessionState};
-use state::{Instances, PodKey};
+use state::{Instances, PodKey, SessionTable};
 
 use bot::LogIdentify;
 use findings::{Assertion, Book, Key};
@@ -45,14 +45,16 @@ const MAX_SESSION_EVIDENCE: usize = 8;
 /// here (a bounded set of pods), and the fast hash is a large share of a line's cost.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// The sessions live next to one session, valid for times in `[from, until)`.
+/// The sessions live next to one session (their rows in the session table), valid for times
+/// in `[from, until)` while the table's rows stay where they are.
 #[derive(Debug)]
 struct Peers {
+    generation: u64,
     from: Timestamp,
     until: Option<Timestamp>,
-    ids: Vec<u64>,
+    rows: Vec<usize>,
     /// Those of them newer than the session (ready later).
-    newer: Vec<u64>,
+    newer: Vec<usize>,
 }
 
 /// The correlation engine. One task owns it; everything else sees [`Snapshot`]s.
@@ -61,7 +63,7 @@ pub struct Engine {
     cfg: EngineConfig,
     default_bot: Option<String>,
     now: Option<Timestamp>,
-    sessions: BTreeMap<u64, Session>,
+    sessions: SessionTable,
     next_session: u64,
     instances: Instances,
     /// Events of sessions already forgotten, per (namespace, pod, shard), so counters never drop.
@@ -82,8 +84,8 @@ pub struct Engine {
     /// which that stays true. Cleared whenever a session starts, ends, leaves or changes bot.
     peers: FastMap<u64, Peers>,
     /// Reused per event (the sessions overlapping the one that received it).
-    scratch: Vec<u64>,
-    scratch_newer: Vec<u64>,
+    scratch: Vec<usize>,
+    scratch_newer: Vec<usize>,
     /// Per (bot, shard): what `concurrent_sessions` last asserted from, to skip re-asserting
     /// the same findings on every tick.
     concurrent_memo: HashMap<String, HashMap<u32, detectors::ConcurrentMemo>>,
@@ -95,7 +97,7 @@ impl Engine {
             cfg,
             default_bot: None,
             now: None,
-            sessions: BTreeMap::new(),
+            sessions: SessionTable::default(),
             next_session: 0,
             instances: Instances::default(),
             folded_events: HashMap::new(),
@@ -581,13 +583,15 @@ impl Engine {
 
     fn on_dispatch(&mut self, id: u64, at: Timestamp, evidence: Evidence) {
         // Per event: no name is copied, no map keyed by names is searched but the bot's, and
-        // each session involved is looked up once.
+        // sessions are reached by row (searched once, for this one).
         let mut others = std::mem::take(&mut self.scratch);
         let mut newer = std::mem::take(&mut self.scratch_newer);
         others.clear();
         newer.clear();
+        let row = self.sessions.row_of(id).expect("exists");
+        let generation = self.sessions.generation();
         {
-            let s = &self.sessions[&id];
+            let s = self.sessions.at(row);
             match self.bots.get_mut(s.bot.as_str()) {
                 Some(b) => b.rate.record(at),
                 None => {
@@ -597,8 +601,12 @@ impl Engine {
                 }
             }
             match self.peers.get(&id) {
-                Some(p) if p.from <= at && p.until.is_none_or(|u| at < u) => {
-                    others.extend_from_slice(&p.ids);
+                Some(p)
+                    if p.generation == generation
+                        && p.from <= at
+                        && p.until.is_none_or(|u| at < u) =>
+                {
+                    others.extend_from_slice(&p.rows);
                     newer.extend_from_slice(&p.newer);
                 }
                 _ => {
@@ -606,8 +614,8 @@ impl Engine {
                     // the nearest such times around `at`, the same sessions are live.
                     let mut from = Timestamp::MIN_UTC;
                     let mut until: Option<Timestamp> = None;
-                    for o in self.sessions.values() {
-                        if o.id == id || o.shard != s.shard || o.bot != s.bot {
+                    for (r, o) in self.sessions.values().enumerate() {
+                        if r == row || o.shard != s.shard || o.bot != s.bot {
                             continue;
                         }
                         for b in [Some(o.ready_at), o.live_until].into_iter().flatten() {
@@ -618,25 +626,26 @@ impl Engine {
                             }
                         }
                         if o.is_live(at) {
-                            others.push(o.id);
+                            others.push(r);
                             if o.ready_at > s.ready_at {
-                                newer.push(o.id);
+                                newer.push(r);
                             }
                         }
                     }
                     self.peers.insert(
                         id,
                         Peers {
+                            generation,
                             from,
                             until,
-                            ids: others.clone(),
+                            rows: others.clone(),
                             newer: newer.clone(),
                         },
                     );
                 }
             }
         }
-        let s = self.sessions.get_mut(&id).expect("exists");
+        let s = self.sessions.at_mut(row);
         s.events += 1;
         if s.events == 1 {
             self.book.record(Change::SessionUpdate {
@@ -656,47 +665,56 @@ impl Engine {
         }
         let was_silent = s.silent_since.take().is_some();
         if !newer.is_empty() {
-            self.flag_newer_sessions(id, &newer, at, &evidence);
+            self.flag_newer_sessions(row, &newer, at, &evidence);
         }
         if was_silent {
-            let s = &self.sessions[&id];
+            let s = self.sessions.at(row);
             for kind in [Kind::SilentSession, Kind::QuietSession] {
                 let k = session_key(kind, s);
                 self.book.close(&k, at, self.cfg.max_closed_findings);
             }
         }
         if !others.is_empty() {
-            self.evaluate_duplicate(id, &others, at);
+            self.evaluate_duplicate(row, &others, at);
         }
         self.scratch = others;
         self.scratch_newer = newer;
     }
 
-    /// An older session received an event while the `newer` ones were live: their silence is
-    /// now suspicious.
+    /// The session at row `older` received an event while the ones at rows `newer` were live:
+    /// their silence is now suspicious.
     fn flag_newer_sessions(
         &mut self,
-        older: u64,
-        newer: &[u64],
+        older: usize,
+        newer: &[usize],
         at: Timestamp,
         evidence: &Evidence,
     ) {
+        let older_id = self.sessions.at(older).id;
         for &o in newer {
-            let other = self.sessions.get_mut(&o).expect("exists");
-            if let Some(&(_, i)) = other.predecessor_risks.iter().find(|(id, _)| *id == older) {
+            let other = self.sessions.at_mut(o);
+            if let Some(&(_, i)) = other
+                .predecessor_risks
+                .iter()
+                .find(|(id, _)| *id == older_id)
+            {
                 note_predecessor_event(other, i, at, evidence);
                 continue;
             }
             let i = self.link_predecessor(older, o, at);
-            note_predecessor_event(self.sessions.get_mut(&o).expect("exists"), i, at, evidence);
+            note_predecessor_event(self.sessions.at_mut(o), i, at, evidence);
         }
     }
 
-    /// The index of the `PredecessorActive` entry in `newer`'s risks for `older`'s pod: the
-    /// pod's entry from an earlier session of that pod, or a new one (a state change).
-    fn link_predecessor(&mut self, older: u64, newer: u64, at: Timestamp) -> usize {
-        let pod = self.sessions[&older].pod.clone();
-        let other = self.sessions.get_mut(&newer).expect("exists");
+    /// The index of the `PredecessorActive` entry in the risks of the session at row `newer`
+    /// for the pod of the one at row `older`: the pod's entry from an earlier session of that
+    /// pod, or a new one (a state change).
+    fn link_predecessor(&mut self, older: usize, newer: usize, at: Timestamp) -> usize {
+        let (older_id, pod) = {
+            let o = self.sessions.at(older);
+            (o.id, o.pod.clone())
+        };
+        let other = self.sessions.at_mut(newer);
         let i = match other.risks.iter().position(
             |r| matches!(r, Risk::PredecessorActive { other_pod, .. } if *other_pod == pod),
         ) {
@@ -708,14 +726,14 @@ impl Engine {
                     last_at: at,
                 });
                 self.book.record(Change::SessionUpdate {
-                    id: newer,
+                    id: other.id,
                     at,
                     state: SessionState::PredecessorActive { other_pod: pod },
                 });
                 other.risks.len() - 1
             }
         };
-        other.predecessor_risks.push((older, i));
+        other.predecessor_risks.push((older_id, i));
         i
     }
 

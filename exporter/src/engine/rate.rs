@@ -35,17 +35,7 @@ impl RateLearner {
         }
         let secs = at.timestamp();
         if let Some(last) = self.last_event {
-            // Whole seconds and nanoseconds as integers: per event, no date arithmetic unless
-            // the gap may be longer than a bucket.
-            let (an, ln) = (at.timestamp_subsec_nanos(), last.timestamp_subsec_nanos());
-            let d_nanos = if an < 1_000_000_000 && ln < 1_000_000_000 {
-                i128::from(secs - last.timestamp()) * 1_000_000_000 + i128::from(an)
-                    - i128::from(ln)
-            } else {
-                // A leap second: chrono's own arithmetic.
-                let d = at - last;
-                i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos())
-            };
+            let d_nanos = crate::observation::nanos_between(at, last);
             // A second session seeing the same event (duplicate delivery) is not more traffic.
             if d_nanos.abs() < 200_000_000 {
                 return;

@@ -327,3 +327,93 @@ impl std::ops::Index<&PodKey> for Instances {
         self.get(key).expect("known instance")
     }
 }
+
+/// The sessions by id, in id order. Ids are handed out increasing, so a new session goes at
+/// the end and a lookup is a binary search over a short contiguous run. A session's row stays
+/// put until a session is removed (which bumps [`generation`](Self::generation)), so the hot
+/// path can keep rows instead of searching again.
+#[derive(Debug, Default)]
+pub struct SessionTable {
+    rows: Vec<Session>,
+    generation: u64,
+}
+
+impl SessionTable {
+    fn find(&self, id: u64) -> Result<usize, usize> {
+        self.rows.binary_search_by_key(&id, |s| s.id)
+    }
+
+    /// The row of session `id`, valid while [`generation`](Self::generation) stays the same.
+    pub fn row_of(&self, id: u64) -> Option<usize> {
+        self.find(id).ok()
+    }
+
+    /// Changes whenever rows may have moved.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn at(&self, row: usize) -> &Session {
+        &self.rows[row]
+    }
+
+    pub fn at_mut(&mut self, row: usize) -> &mut Session {
+        &mut self.rows[row]
+    }
+
+    pub fn get(&self, id: &u64) -> Option<&Session> {
+        self.find(*id).ok().map(|i| &self.rows[i])
+    }
+
+    pub fn get_mut(&mut self, id: &u64) -> Option<&mut Session> {
+        self.find(*id).ok().map(|i| &mut self.rows[i])
+    }
+
+    /// Adds (or replaces) the session under `id` (`session.id` must equal `id`).
+    pub fn insert(&mut self, id: u64, session: Session) {
+        debug_assert_eq!(id, session.id);
+        match self.find(id) {
+            Ok(i) => self.rows[i] = session,
+            Err(i) => {
+                if i < self.rows.len() {
+                    self.generation += 1;
+                }
+                self.rows.insert(i, session);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, id: &u64) -> Option<Session> {
+        let i = self.find(*id).ok()?;
+        self.generation += 1;
+        Some(self.rows.remove(i))
+    }
+
+    /// Keeps the sessions `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&u64, &mut Session) -> bool) {
+        let before = self.rows.len();
+        self.rows.retain_mut(|s| {
+            let id = s.id;
+            keep(&id, s)
+        });
+        if self.rows.len() != before {
+            self.generation += 1;
+        }
+    }
+
+    pub fn values(&self) -> std::slice::Iter<'_, Session> {
+        self.rows.iter()
+    }
+
+    pub fn values_mut(&mut self) -> std::slice::IterMut<'_, Session> {
+        self.rows.iter_mut()
+    }
+}
+
+impl std::ops::Index<&u64> for SessionTable {
+    type Output = Session;
+
+    fn index(&self, id: &u64) -> &Session {
+        self.get(id).expect("no session with this id")
+    }
+}
