@@ -20,8 +20,15 @@ pub fn nanos_between(later: Timestamp, earlier: Timestamp) -> i128 {
         earlier.timestamp_subsec_nanos(),
     );
     if ln < 1_000_000_000 && en < 1_000_000_000 {
-        i128::from(later.timestamp() - earlier.timestamp()) * 1_000_000_000 + i128::from(ln)
-            - i128::from(en)
+        use chrono::Timelike;
+        let (l, e) = (later.naive_utc(), earlier.naive_utc());
+        // Nearly always the same day: seconds of the day, no day numbers.
+        let secs = if l.date() == e.date() {
+            i64::from(l.num_seconds_from_midnight()) - i64::from(e.num_seconds_from_midnight())
+        } else {
+            later.timestamp() - earlier.timestamp()
+        };
+        i128::from(secs) * 1_000_000_000 + i128::from(ln) - i128::from(en)
     } else {
         let d = later - earlier;
         i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos())
@@ -234,6 +241,8 @@ mod tests {
         let t = |s: i64, ns: u32| Utc.timestamp_opt(1_776_000_000 + s, ns).unwrap();
         let times = [
             t(0, 0),
+            t(3, 250),
+            t(-2, 999_999_999),
             t(0, 999_999_999),
             t(1, 1),
             t(-86_401, 500),

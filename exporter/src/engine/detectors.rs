@@ -222,7 +222,8 @@ impl Engine {
     }
 
     fn expire_duplicates(&mut self, now: Timestamp) {
-        let window = TimeDelta::seconds(2 * self.cfg.duplicate_window_secs as i64);
+        let window = 2 * i128::from(self.cfg.duplicate_window_secs) * 1_000_000_000;
+        let recent = |l: Timestamp| crate::observation::nanos_between(now, l) <= window;
         // Decided over borrowed state first (a tick of a long overlap closes nothing).
         let mut closes: Vec<(Key, Timestamp, Option<u64>)> = Vec::new();
         for f in self.book.active_of(Kind::DuplicateDelivery) {
@@ -240,10 +241,9 @@ impl Engine {
                     && o.bot == newer.bot
                     && o.shard == newer.shard
                     && o.is_live(now)
-                    && o.last_event_at.is_some_and(|l| now - l <= window)
+                    && o.last_event_at.is_some_and(recent)
             });
-            let newer_active =
-                newer.is_live(now) && newer.last_event_at.is_some_and(|l| now - l <= window);
+            let newer_active = newer.is_live(now) && newer.last_event_at.is_some_and(recent);
             if !(partner_active && newer_active) {
                 let at = newer.ended_at.filter(|e| *e <= now).unwrap_or(now);
                 closes.push((f.key(), at, Some(newer.id)));

@@ -176,10 +176,20 @@ impl Engine {
     ) {
         let mut last_tick: Option<Timestamp> = None;
         let min_step = TimeDelta::seconds(5);
+        // `from + min_step`, remembered for its `from`: most observations are within a tick
+        // of the last one, and need no date arithmetic at all.
+        let mut due: Option<(Timestamp, Timestamp)> = None;
         for o in observations {
             let from = last_tick.or(self.now).unwrap_or(o.at);
-            // Most observations are within a tick of the last one: no duration arithmetic.
-            if o.at > from + min_step {
+            let next = match due {
+                Some((f, d)) if f == from => d,
+                _ => {
+                    let d = from + min_step;
+                    due = Some((from, d));
+                    d
+                }
+            };
+            if o.at > next {
                 let step = ((o.at - from) / 600).max(min_step);
                 let mut t = from + step;
                 while t < o.at {
