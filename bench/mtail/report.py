@@ -33,17 +33,24 @@ for lines, pods, style in cases:
     m = med((lines, pods, style, "mtail"))
     e_lps = lines / max(e[0], 0.01)
     m_lps = lines / max(m[0], 0.01)
+    # Each repetition runs the exporter, then mtail, right after: their ratio is paired (the
+    # VM's drift between repetitions cancels), and its range shows the run-to-run noise.
+    paired = sorted(
+        mx[0] / max(ex[0], 0.01)
+        for ex, mx in zip(runs[(lines, pods, style, "exporter")], runs[(lines, pods, style, "mtail")])
+    )
     rows.append(
         f"| {lines:,} lines, {pods} pod{'s' if pods > 1 else ''}, {style} ({e[3] / 1e6:,.0f} MB) "
         f"| {e_lps:,.0f} | {m_lps:,.0f} | **{e_lps / m_lps:.1f}×** "
+        f"| {paired[0]:.1f}–{paired[-1]:.1f}× "
         f"| {e[0]:.2f} / {m[0]:.2f} | {e[1]:.2f} / {m[1]:.2f} | {e[2]:.1f} / {m[2]:.1f} |"
     )
 
 n_reps = max(len(v) for v in runs.values())
 table = "\n".join(
     [
-        "| input | exporter lines per CPU-s | mtail lines per CPU-s | ratio | CPU s (exporter / mtail) | wall s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|",
+        "| input | exporter lines per CPU-s | mtail lines per CPU-s | ratio | per-run ratios | CPU s (exporter / mtail) | wall s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
         *rows,
     ]
 )
@@ -68,7 +75,8 @@ pod files), then runs on the same files, one after the other in the same run:
 
 Both report the same number of handled messages (checked by the script). CPU seconds are
 user + system and peak RSS the maximum resident set size, from `/usr/bin/time -v`; the figures
-are the median of {n_reps} run(s) per case (peak RSS: the largest). {mtail_version}; {machine};
+are the median of {n_reps} run(s) per case (peak RSS: the largest); "per-run ratios" is the range
+of the ratios of each repetition's exporter run and the mtail run right after it. {mtail_version}; {machine};
 measured {datetime.date.today().isoformat()}.
 
 {table}
