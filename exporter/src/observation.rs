@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 /// UTC instant. Every time in the engine arrives with an observation or a tick.
 pub type Timestamp = DateTime<Utc>;
 
+/// Nanoseconds in a second, for [`nanos_between`]'s results.
+pub const NANOS_PER_SEC: i128 = 1_000_000_000;
+
 /// `later - earlier` in nanoseconds, from whole seconds and nanoseconds: the engine compares
 /// times per event, and chrono's date arithmetic costs more than the rest of an event's
 /// bookkeeping. A leap second (nanoseconds past a second's end) goes through chrono.
@@ -28,10 +31,10 @@ pub fn nanos_between(later: Timestamp, earlier: Timestamp) -> i128 {
         } else {
             later.timestamp() - earlier.timestamp()
         };
-        i128::from(secs) * 1_000_000_000 + i128::from(ln) - i128::from(en)
+        i128::from(secs) * NANOS_PER_SEC + i128::from(ln) - i128::from(en)
     } else {
         let d = later - earlier;
-        i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos())
+        i128::from(d.num_seconds()) * NANOS_PER_SEC + i128::from(d.subsec_nanos())
     }
 }
 

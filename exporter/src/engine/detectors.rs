@@ -5,7 +5,7 @@ use chrono::TimeDelta;
 use super::findings::{Assertion, Evidence, Key, Kind, Severity};
 use super::state::Risk;
 use super::{Engine, session_key};
-use crate::observation::Timestamp;
+use crate::observation::{NANOS_PER_SEC, Timestamp, nanos_between};
 
 fn secs(d: f64) -> String {
     if d >= 3600.0 {
@@ -164,12 +164,12 @@ impl Engine {
         if s.overlap_events < min {
             return;
         }
-        let window = i128::from(self.cfg.duplicate_window_secs) * 1_000_000_000;
+        let window = i128::from(self.cfg.duplicate_window_secs) * NANOS_PER_SEC;
         for &o in others {
             let o = self.sessions.at(o);
             let recent = o
                 .last_event_at
-                .is_some_and(|l| crate::observation::nanos_between(at, l) <= window);
+                .is_some_and(|l| nanos_between(at, l) <= window);
             if !recent || o.overlap_events < min {
                 continue;
             }
@@ -222,8 +222,8 @@ impl Engine {
     }
 
     fn expire_duplicates(&mut self, now: Timestamp) {
-        let window = 2 * i128::from(self.cfg.duplicate_window_secs) * 1_000_000_000;
-        let recent = |l: Timestamp| crate::observation::nanos_between(now, l) <= window;
+        let window = 2 * i128::from(self.cfg.duplicate_window_secs) * NANOS_PER_SEC;
+        let recent = |l: Timestamp| nanos_between(now, l) <= window;
         // Decided over borrowed state first (a tick of a long overlap closes nothing).
         let mut closes: Vec<(Key, Timestamp, Option<u64>)> = Vec::new();
         for f in self.book.active_of(Kind::DuplicateDelivery) {

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use chrono::TimeDelta;
 
 use super::config::EngineConfig;
-use crate::observation::Timestamp;
+use crate::observation::{NANOS_PER_SEC, Timestamp, nanos_between};
 
 const BUCKET_SECS: i64 = 60;
 
@@ -33,22 +33,18 @@ impl RateLearner {
         if self.first_seen.is_none() {
             self.first_seen = Some(at);
         }
-        let secs = at.timestamp();
         if let Some(last) = self.last_event {
-            let d_nanos = crate::observation::nanos_between(at, last);
+            let d_nanos = nanos_between(at, last);
             // A second session seeing the same event (duplicate delivery) is not more traffic.
             if d_nanos.abs() < 200_000_000 {
                 return;
             }
-            if d_nanos > i128::from(BUCKET_SECS) * 1_000_000_000 {
-                let gap = (at - last).as_seconds_f64();
-                if gap > BUCKET_SECS as f64 {
-                    self.gaps.push_back((at, gap));
-                }
+            if d_nanos > i128::from(BUCKET_SECS) * NANOS_PER_SEC {
+                self.gaps.push_back((at, (at - last).as_seconds_f64()));
             }
         }
         self.last_event = Some(self.last_event.map_or(at, |l| l.max(at)));
-        let minute = secs.div_euclid(BUCKET_SECS);
+        let minute = at.timestamp().div_euclid(BUCKET_SECS);
         match self.buckets.back_mut() {
             Some((m, n)) if *m == minute => *n += 1,
             Some((m, _)) if *m > minute => {
