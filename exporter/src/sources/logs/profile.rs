@@ -20,7 +20,8 @@
 //! that took part in the match wins over the fixed value. `fatal` needs a `reason` and
 //! `invalid_session` a `resumable`, fixed or captured.
 //!
-//! Matching: one Aho-Corasick automaton over all literals. A line without any literal is
+//! Matching: one multi-literal search over all literals (Teddy, or the Aho-Corasick automaton
+//! when Teddy cannot be built). A line without any literal is
 //! ignored without running a regex; otherwise the candidate rules' regexes run in rule order
 //! and the first match wins. Regexes run on bytes with Unicode classes off (`\w`, `\d`, `\s`
 //! and `.` are ASCII/byte-wise; `(?u)` turns them back on), so invalid UTF-8 never stops a
@@ -524,7 +525,7 @@ impl Profile {
             }
             rules.push(compiled);
         }
-        let ac = if literals.is_empty() {
+        let search = if literals.is_empty() {
             None
         } else {
             Some(
@@ -574,7 +575,7 @@ impl Profile {
             families,
             words: rules.len().div_ceil(64),
             rules,
-            ac,
+            search,
             literal_rules,
             related,
             finders: literals
@@ -1013,7 +1014,7 @@ pub struct CompiledProfile {
     families: Vec<String>,
     rules: Vec<CompiledRule>,
     /// The literal searcher; `None` without rules.
-    ac: Option<LiteralSearch>,
+    search: Option<LiteralSearch>,
     /// Per literal pattern id: the rules it is a literal of.
     literal_rules: Vec<Vec<u32>>,
     /// Per literal: the literals that contain it or that it contains.
@@ -1137,7 +1138,7 @@ impl CompiledProfile {
     /// The hot path's first step: mark the rules whose literal occurs in `text`. False (and no
     /// allocation once `scratch` has its size) when none does.
     pub fn prefilter(&self, text: &[u8], scratch: &mut MatchScratch) -> bool {
-        let Some(ac) = &self.ac else {
+        let Some(search) = &self.search else {
             return false;
         };
         // Non-overlapping search uses the automaton's SIMD prefilter (an overlapping one cannot):
@@ -1146,7 +1147,7 @@ impl CompiledProfile {
         let mut pos = 0;
         let mut any = false;
         while pos < text.len() {
-            let Some(m) = ac.find(text, pos) else {
+            let Some(m) = search.find(text, pos) else {
                 break;
             };
             if !any {
