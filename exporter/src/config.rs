@@ -33,6 +33,9 @@ pub struct Config {
     /// Log files to follow (`run`).
     #[serde(rename = "file")]
     pub files: Vec<FileSource>,
+    /// Where `run` keeps how far each `[[file]]` was read, so that a restart neither re-reads
+    /// nor skips lines; unset: every start reads as `from_start` says.
+    pub positions_file: Option<PathBuf>,
     /// Extra parsing rules, tried before or after the profile's own.
     #[serde(rename = "rule")]
     pub rules: Vec<Rule>,
@@ -65,6 +68,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             attribution: PodAttribution::default(),
             files: Vec::new(),
+            positions_file: None,
             rules: Vec::new(),
             rule_placement: Placement::After,
             bot_profiles: Default::default(),

@@ -14,6 +14,7 @@ use crate::observation::Observation;
 use crate::sinks::http::Shared;
 use crate::sources::files::FileFollower;
 use crate::sources::logs::Outcome;
+use crate::sources::positions::PositionsFile;
 
 /// How often files are polled for new lines.
 const POLL: Duration = Duration::from_millis(250);
@@ -42,25 +43,11 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Observation>(16_384);
 
     let mut firsts = Vec::new();
-    for spec in &cfg.files {
-        // The file's own profile, else its bot's (`[bot_profiles]`), else `profile`.
-        let profile = cfg.file_profile(spec)?;
-        let follower = FileFollower::new(
-            spec.clone(),
-            profile,
-            cfg.max_line_bytes,
-            default_bot.clone(),
-        );
-        let (first_tx, first_rx) = oneshot::channel();
-        firsts.push(first_rx);
-        tokio::spawn(follow(
-            follower,
-            tx.clone(),
-            shared.clone(),
-            shutdown.clone(),
-            first_tx,
-        ));
-    }
+    let files_task =
+        spawn_files(&cfg, default_bot.clone(), &tx, &shared, &shutdown)?.map(|(task, first)| {
+            firsts.push(first);
+            task
+        });
     spawn_discord(&cfg, tx.clone(), &shared, shutdown.clone());
     // The pod watch and pod logs ([kubernetes]); ready once listed and read back.
     let kube = crate::sources::kubernetes::spawn(&cfg, tx.clone(), &shared, shutdown.clone())?;
@@ -94,8 +81,8 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     engine
         .await
         .map_err(|e| crate::Error::Other(format!("engine task: {e}")))??;
-    if let Some(t) = kube_task {
-        // Node mode saves its log positions on the way out.
+    // File sources and node mode save their log positions on the way out.
+    for t in [files_task, kube_task].into_iter().flatten() {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     Ok(())
@@ -121,56 +108,127 @@ fn spawn_discord(
     let _ = discord::spawn(&bots, &Settings::from_config(cfg), tx, shared, shutdown);
 }
 
-/// Follows one file source: poll, count, send, report health.
+/// Starts following the `[[file]]` sources (none: no task), from the positions file when one
+/// is configured. The task ends after shutdown, once it saved the positions.
+fn spawn_files(
+    cfg: &Config,
+    default_bot: Option<String>,
+    tx: &mpsc::Sender<Observation>,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<(tokio::task::JoinHandle<()>, oneshot::Receiver<()>)>> {
+    if cfg.files.is_empty() {
+        return Ok(None);
+    }
+    let (positions, mut saved) = match cfg.positions_file.clone().map(PositionsFile::load) {
+        Some((f, saved)) => (Some(f), saved),
+        None => (None, Default::default()),
+    };
+    let mut sources = Vec::new();
+    for spec in &cfg.files {
+        // The file's own profile, else its bot's (`[bot_profiles]`), else `profile`.
+        let profile = cfg.file_profile(spec)?;
+        let f = FileFollower::new(
+            spec.clone(),
+            profile,
+            cfg.max_line_bytes,
+            default_bot.clone(),
+        );
+        // A saved file belongs to the first source whose pattern matches it.
+        let (mine, rest) = std::mem::take(&mut saved)
+            .into_iter()
+            .partition(|(p, _)| f.claims(p));
+        saved = rest;
+        sources.push(FileSourceTask {
+            name: f.source_name(),
+            follower: f.with_positions(mine),
+            last_health: None,
+        });
+    }
+    let (first_tx, first_rx) = oneshot::channel();
+    let task = tokio::spawn(follow(
+        sources,
+        positions,
+        tx.clone(),
+        shared.clone(),
+        shutdown.clone(),
+        first_tx,
+    ));
+    Ok(Some((task, first_rx)))
+}
+
+/// One `[[file]]` source and the health it last reported.
+struct FileSourceTask {
+    name: String,
+    follower: FileFollower,
+    last_health: Option<(bool, String)>,
+}
+
+/// Follows the file sources: poll, count, send, report health, save positions.
 async fn follow(
-    mut f: FileFollower,
+    mut sources: Vec<FileSourceTask>,
+    mut positions: Option<PositionsFile>,
     tx: mpsc::Sender<Observation>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
     first: oneshot::Sender<()>,
 ) {
-    let name = f.source_name();
     let mut first = Some(first);
     let mut out = Vec::new();
-    let mut last_health: Option<(bool, String)> = None;
-    loop {
-        let stats = tokio::task::block_in_place(|| f.poll(&mut out));
-        let m = &shared.metrics;
-        m.count_lines(&name, Outcome::Matched.as_str(), stats.matched);
-        m.count_lines(&name, Outcome::Ignored.as_str(), stats.ignored);
-        m.count_lines(&name, Outcome::Malformed.as_str(), stats.malformed);
-        let health = if !stats.errors.is_empty() {
-            (false, stats.errors.join("; "))
-        } else if f.files() == 0 {
-            (false, "no file matches".to_string())
-        } else {
-            (true, format!("{} file(s) followed", f.files()))
-        };
-        if last_health.as_ref() != Some(&health) {
-            if !health.0 {
-                tracing::warn!(source = %name, detail = %health.1, "source down");
-            }
-            let _ = tx
-                .send(daemon::health(
-                    chrono::Utc::now(),
-                    &name,
-                    health.0,
-                    health.1.clone(),
-                ))
-                .await;
-            last_health = Some(health);
+    let all_positions = |sources: &[FileSourceTask]| {
+        let mut all = std::collections::BTreeMap::new();
+        for s in sources {
+            all.extend(s.follower.positions());
         }
-        for o in out.drain(..) {
-            if tx.send(o).await.is_err() {
-                return;
+        all
+    };
+    loop {
+        let mut read = false;
+        for s in &mut sources {
+            let stats = tokio::task::block_in_place(|| s.follower.poll(&mut out));
+            read |= stats.matched + stats.ignored + stats.malformed > 0;
+            let m = &shared.metrics;
+            m.count_lines(&s.name, Outcome::Matched.as_str(), stats.matched);
+            m.count_lines(&s.name, Outcome::Ignored.as_str(), stats.ignored);
+            m.count_lines(&s.name, Outcome::Malformed.as_str(), stats.malformed);
+            let files = s.follower.files();
+            let health = if !stats.errors.is_empty() {
+                (false, stats.errors.join("; "))
+            } else if files == 0 {
+                (false, "no file matches".to_string())
+            } else {
+                (true, format!("{files} file(s) followed"))
+            };
+            if s.last_health.as_ref() != Some(&health) {
+                if !health.0 {
+                    tracing::warn!(source = %s.name, detail = %health.1, "source down");
+                }
+                let h = daemon::health(chrono::Utc::now(), &s.name, health.0, health.1.clone());
+                let _ = tx.send(h).await;
+                s.last_health = Some(health);
             }
+            for o in out.drain(..) {
+                if tx.send(o).await.is_err() {
+                    return;
+                }
+            }
+        }
+        // Saved only once the lines are handed on: a position never runs ahead of them.
+        if let Some(p) = &mut positions {
+            if read {
+                p.touch();
+            }
+            p.save_if_due(|| all_positions(&sources));
         }
         if let Some(first) = first.take() {
             let _ = first.send(());
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
+    }
+    if let Some(p) = &mut positions {
+        p.save(all_positions(&sources));
     }
 }

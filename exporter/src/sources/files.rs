@@ -4,7 +4,7 @@
 //! Polling `stat` is deliberate: it works the same on every filesystem (including the overlay
 //! and network mounts where inotify misses writes) and costs one syscall per file per poll.
 //!
-//! Positions (opt-in, node mode): [`FileFollower::positions`] says, per file, its identity and
+//! Positions (opt-in: `positions_file`, node mode): [`FileFollower::positions`] says, per file, its identity and
 //! the offset after the last line handled whole (never inside a CRI `P` sequence);
 //! [`FileFollower::with_positions`] starts from them, so a restart neither re-reads nor skips
 //! lines. A file rotated while nobody read it is found again by its identity in the same
@@ -103,6 +103,11 @@ impl FileFollower {
     pub fn with_positions(mut self, positions: BTreeMap<PathBuf, Position>) -> Self {
         self.start = positions;
         self
+    }
+
+    /// Whether `path` is one of this source's files (a saved position belongs to it).
+    pub fn claims(&self, path: &Path) -> bool {
+        glob::Pattern::new(&self.spec.path).is_ok_and(|p| p.matches_path(path))
     }
 
     /// Name the source (observations and metrics) other than `file:<path>`.

@@ -7,5 +7,6 @@ pub mod kube_json;
 pub mod kubernetes;
 pub mod lines;
 pub mod logs;
+pub mod positions;
 pub mod replay;
 pub mod sim;

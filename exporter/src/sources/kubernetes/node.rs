@@ -1,18 +1,11 @@
 //! Node mode: the kubelet's CRI log files of this node's bot pods, read with a
 //! [`FileFollower`] per pod container (`<log_root>/<namespace>_<pod>_<uid>/<container>/*.log`:
 //! rotation, `P` partial lines joined), and a positions file so that a restart neither re-reads
-//! nor skips lines.
-//!
-//! The positions file is JSON (`{"version": 1, "files": {path: {dev, ino, offset}}}`), written
-//! to a temporary file and renamed over the old one (a crash leaves the old or the new, never
-//! half), at most once a second while lines come in and once at shutdown.
+//! nor skips lines ([`PositionsFile`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use serde::{Deserialize, Serialize};
 
 use super::LOGS_SOURCE;
 use super::pods::PodInfo;
@@ -20,14 +13,7 @@ use crate::config::FileSource;
 use crate::observation::Observation;
 use crate::sources::files::{FileFollower, PollStats, Position};
 use crate::sources::logs::CompiledProfile;
-
-const SAVE_EVERY: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct PositionsFile {
-    version: u32,
-    files: BTreeMap<PathBuf, Position>,
-}
+use crate::sources::positions::PositionsFile;
 
 struct PodFiles {
     follower: FileFollower,
@@ -41,11 +27,9 @@ pub struct NodeLogs {
     profile: Arc<CompiledProfile>,
     max_line_bytes: usize,
     pods: HashMap<String, PodFiles>,
-    positions_file: Option<PathBuf>,
+    positions: Option<PositionsFile>,
     /// Loaded positions not yet handed to a follower (their pod not seen yet).
     unclaimed: BTreeMap<PathBuf, Position>,
-    last_saved: Option<Instant>,
-    dirty: bool,
 }
 
 /// Totals of one poll.
@@ -64,19 +48,17 @@ impl NodeLogs {
         max_line_bytes: usize,
         positions_file: Option<PathBuf>,
     ) -> Self {
-        let unclaimed = positions_file
-            .as_deref()
-            .map(load_positions)
-            .unwrap_or_default();
+        let (positions, unclaimed) = match positions_file.map(PositionsFile::load) {
+            Some((f, loaded)) => (Some(f), loaded),
+            None => (None, BTreeMap::new()),
+        };
         Self {
             root,
             profile,
             max_line_bytes,
             pods: HashMap::new(),
-            positions_file,
+            positions,
             unclaimed,
-            last_saved: None,
-            dirty: false,
         }
     }
 
@@ -138,12 +120,11 @@ impl NodeLogs {
     pub fn poll(&mut self, out: &mut Vec<Observation>) -> NodePoll {
         let mut total = NodePoll::default();
         let mut done = Vec::new();
+        let mut read = false;
         for (key, p) in &mut self.pods {
             let before = out.len();
             let s = p.follower.poll(out);
-            if out.len() > before || s.matched + s.ignored + s.malformed > 0 {
-                self.dirty = true;
-            }
+            read |= out.len() > before || s.matched + s.ignored + s.malformed > 0;
             total.stats.matched += s.matched;
             total.stats.ignored += s.ignored;
             total.stats.malformed += s.malformed;
@@ -155,12 +136,15 @@ impl NodeLogs {
                 done.push(key.clone());
             }
         }
+        read |= !done.is_empty();
         for k in done {
             self.pods.remove(&k);
-            self.dirty = true;
         }
-        if self.dirty && self.last_saved.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
-            self.save();
+        if let Some(f) = &mut self.positions {
+            if read {
+                f.touch();
+            }
+            f.save_if_due(|| Self::all_positions(&self.unclaimed, &self.pods));
         }
         total
     }
@@ -176,55 +160,20 @@ impl NodeLogs {
 
     /// Writes the positions file now (also at shutdown).
     pub fn save(&mut self) {
-        let Some(path) = self.positions_file.clone() else {
-            return;
-        };
-        let mut files: BTreeMap<PathBuf, Position> = self
-            .unclaimed
-            .iter()
-            .filter(|(p, _)| p.exists())
-            .map(|(p, pos)| (p.clone(), *pos))
-            .collect();
-        for p in self.pods.values() {
+        if let Some(f) = &mut self.positions {
+            f.save(Self::all_positions(&self.unclaimed, &self.pods));
+        }
+    }
+
+    /// The positions not claimed yet, and every follower's.
+    fn all_positions(
+        unclaimed: &BTreeMap<PathBuf, Position>,
+        pods: &HashMap<String, PodFiles>,
+    ) -> BTreeMap<PathBuf, Position> {
+        let mut files = unclaimed.clone();
+        for p in pods.values() {
             files.extend(p.follower.positions());
         }
-        match save_positions(&path, &PositionsFile { version: 1, files }) {
-            Ok(()) => {
-                self.dirty = false;
-                self.last_saved = Some(Instant::now());
-            }
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot save log positions")
-            }
-        }
+        files
     }
-}
-
-fn load_positions(path: &Path) -> BTreeMap<PathBuf, Position> {
-    match std::fs::read(path) {
-        Ok(bytes) => match serde_json::from_slice::<PositionsFile>(&bytes) {
-            Ok(f) => f.files,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e,
-                    "positions file unreadable: log files are read from their start");
-                BTreeMap::new()
-            }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e,
-                "positions file unreadable: log files are read from their start");
-            BTreeMap::new()
-        }
-    }
-}
-
-fn save_positions(path: &Path, f: &PositionsFile) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let bytes = serde_json::to_vec(f).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
