@@ -208,6 +208,14 @@ impl Config {
             glob::Pattern::new(&f.path)
                 .map_err(|e| Error::Config(format!("file {:?}: {e}", f.path)))?;
         }
+        if let Some(p) = &self.positions_file
+            && p.is_dir()
+        {
+            return Err(Error::Config(format!(
+                "positions_file {:?}: is a directory (name the file to keep the positions in)",
+                p.display().to_string()
+            )));
+        }
         if let Some(k) = &self.kubernetes {
             k.validate().map_err(Error::Config)?;
         }

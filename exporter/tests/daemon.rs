@@ -361,6 +361,18 @@ fn check_config_explains_what_is_wrong_and_where() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
+    std::fs::write(
+        &bad,
+        format!("positions_file = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let out = exporter::run(&["check-config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("positions_file") && err.contains("directory"),
+        "{err}"
+    );
     std::fs::write(&bad, "[[file]]\npath = \"/var/log/*.log\"\n").unwrap();
     let out = exporter::run(&["check-config", bad.to_str().unwrap()]);
     assert!(

@@ -9,8 +9,12 @@ use crate::error::Result;
 pub fn check(path: Option<&Path>) -> Result<String> {
     let cfg = Config::load(path)?;
     let profile = cfg.compile_profile(&cfg.profile)?;
+    let positions = match &cfg.positions_file {
+        Some(p) => format!(" (positions in {})", p.display()),
+        None => String::new(),
+    };
     Ok(format!(
-        "config OK: listen {}, profile {} ({} rules, {} user rules), {} file source(s), default bot {}",
+        "config OK: listen {}, profile {} ({} rules, {} user rules), {} file source(s){positions}, default bot {}",
         cfg.listen,
         cfg.profile,
         profile.rule_names().count(),
