@@ -119,6 +119,26 @@ fn append(path: &std::path::Path, text: &[u8]) {
     f.write_all(text).unwrap();
 }
 
+/// Sends SIGTERM and waits (at most 10 s) for the exit.
+fn sigterm(daemon: &mut Exporter) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.child.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = daemon.child.exited() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 const OLD: &str = "2026-11-29T10:00:00.000000Z";
 
 fn openab(ts: &str, msg: &str) -> String {
@@ -277,21 +297,6 @@ fn run_restarted_with_a_positions_file_reads_every_line_exactly_once() {
         )
     };
     let start = || Exporter::start(&["run", "--config", config.to_str().unwrap()], dir.path());
-    let stop = |mut d: Exporter| {
-        let pid = d.child.pid().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while d.child.exited().is_none() {
-            assert!(Instant::now() < deadline, "still running after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
     let batch = |from: u32, to: u32| -> String {
         (from..to)
             .map(|n| openab(OLD, &format!("batch dispatched n={n}")))
@@ -299,18 +304,18 @@ fn run_restarted_with_a_positions_file_reads_every_line_exactly_once() {
     };
 
     append(&file, batch(0, 3).as_bytes());
-    let daemon = start();
+    let mut daemon = start();
     daemon.wait_for(Duration::from_secs(10), "3 matched lines", |e| {
         (matched(e) == Some(3.0)).then_some(())
     });
-    stop(daemon);
+    assert!(sigterm(&mut daemon).success());
     assert!(positions.exists(), "saved at shutdown");
 
     // While it is down: more lines, then a rename rotation and a new file with more.
     append(&file, batch(3, 5).as_bytes());
     std::fs::rename(&file, logs.join("agentbroker-6c9f7d8b4-k2x7q.log.1")).unwrap();
     append(&file, batch(5, 6).as_bytes());
-    let daemon = start();
+    let mut daemon = start();
     daemon.wait_for(
         Duration::from_secs(10),
         "the 3 lines written while down",
@@ -319,7 +324,7 @@ fn run_restarted_with_a_positions_file_reads_every_line_exactly_once() {
     // Nothing more arrives late (a re-read would count the first 3 again).
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(matched(&daemon), Some(3.0));
-    stop(daemon);
+    assert!(sigterm(&mut daemon).success());
 
     // Without the positions file the new file is read again from its start.
     std::fs::write(
@@ -400,22 +405,7 @@ fn sigterm_shuts_down_cleanly() {
         ],
         dir.path(),
     );
-    let status = Command::new("kill")
-        .args(["-TERM", &daemon.child.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(s) = daemon.child.exited() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = sigterm(&mut daemon);
     assert!(exit.success(), "exit status {exit}: {}", daemon.output());
     assert!(daemon.output().contains("shutting down"));
 }

@@ -14,7 +14,7 @@ use crate::observation::Observation;
 use crate::sinks::http::Shared;
 use crate::sources::files::FileFollower;
 use crate::sources::logs::Outcome;
-use crate::sources::positions::PositionsFile;
+use crate::sources::positions::{self, PositionsFile};
 
 /// How often files are polled for new lines.
 const POLL: Duration = Duration::from_millis(250);
@@ -120,10 +120,7 @@ fn spawn_files(
     if cfg.files.is_empty() {
         return Ok(None);
     }
-    let (positions, mut saved) = match cfg.positions_file.clone().map(PositionsFile::load) {
-        Some((f, saved)) => (Some(f), saved),
-        None => (None, Default::default()),
-    };
+    let (positions, mut saved) = PositionsFile::open(cfg.positions_file.clone());
     let mut sources = Vec::new();
     for spec in &cfg.files {
         // The file's own profile, else its bot's (`[bot_profiles]`), else `profile`.
@@ -175,13 +172,8 @@ async fn follow(
 ) {
     let mut first = Some(first);
     let mut out = Vec::new();
-    let all_positions = |sources: &[FileSourceTask]| {
-        let mut all = std::collections::BTreeMap::new();
-        for s in sources {
-            all.extend(s.follower.positions());
-        }
-        all
-    };
+    let all_positions =
+        |sources: &[FileSourceTask]| positions::of(sources.iter().map(|s| &s.follower));
     loop {
         let mut read = false;
         for s in &mut sources {
@@ -215,10 +207,7 @@ async fn follow(
         }
         // Saved only once the lines are handed on: a position never runs ahead of them.
         if let Some(p) = &mut positions {
-            if read {
-                p.touch();
-            }
-            p.save_if_due(|| all_positions(&sources));
+            p.save_if_due(read, || all_positions(&sources));
         }
         if let Some(first) = first.take() {
             let _ = first.send(());

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::files::Position;
+use super::files::{FileFollower, Position};
 
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -32,6 +32,14 @@ pub struct PositionsFile {
 }
 
 impl PositionsFile {
+    /// [`load`](Self::load) when a positions file is configured; none and no positions when not.
+    pub fn open(path: Option<PathBuf>) -> (Option<Self>, BTreeMap<PathBuf, Position>) {
+        match path.map(Self::load) {
+            Some((f, files)) => (Some(f), files),
+            None => (None, BTreeMap::new()),
+        }
+    }
+
     /// Opens `path` and returns the positions saved there: none when it is missing, none and a
     /// warning when it cannot be read or parsed (every file is then read as if new).
     pub fn load(path: PathBuf) -> (Self, BTreeMap<PathBuf, Position>) {
@@ -61,13 +69,10 @@ impl PositionsFile {
         (file, files)
     }
 
-    /// Lines were read (or files went) since the last save.
-    pub fn touch(&mut self) {
-        self.dirty = true;
-    }
-
-    /// Saves `files()` when something changed and the last save is at least a second old.
-    pub fn save_if_due(&mut self, files: impl FnOnce() -> BTreeMap<PathBuf, Position>) {
+    /// Notes whether lines were read (or files went) since the last poll, and saves `files()`
+    /// when something changed since the last save and that is at least a second old.
+    pub fn save_if_due(&mut self, read: bool, files: impl FnOnce() -> BTreeMap<PathBuf, Position>) {
+        self.dirty |= read;
         if self.dirty && self.last_saved.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
             self.save(files());
         }
@@ -86,6 +91,17 @@ impl PositionsFile {
             }
         }
     }
+}
+
+/// Every follower's positions in one map (what a positions file holds).
+pub fn of<'a>(
+    followers: impl IntoIterator<Item = &'a FileFollower>,
+) -> BTreeMap<PathBuf, Position> {
+    let mut all = BTreeMap::new();
+    for f in followers {
+        all.extend(f.positions());
+    }
+    all
 }
 
 fn write(path: &Path, c: &Contents) -> std::io::Result<()> {
@@ -118,13 +134,12 @@ mod tests {
         let mut files = BTreeMap::new();
         files.insert(log.clone(), pos);
         files.insert(d.path().join("gone.log"), pos);
-        f.touch();
-        f.save_if_due(|| files);
+        f.save_if_due(true, || files);
         let (_, loaded) = PositionsFile::load(path.clone());
         assert_eq!(loaded.into_iter().collect::<Vec<_>>(), vec![(log, pos)]);
         // Not due again within the second, and not dirty: nothing written.
         std::fs::write(&path, b"{ not json").unwrap();
-        f.save_if_due(|| unreachable!("not dirty"));
+        f.save_if_due(false, || unreachable!("not dirty"));
         let (_, loaded) = PositionsFile::load(path);
         assert!(loaded.is_empty(), "garbage reads as no positions");
     }

@@ -13,7 +13,7 @@ use crate::config::FileSource;
 use crate::observation::Observation;
 use crate::sources::files::{FileFollower, PollStats, Position};
 use crate::sources::logs::CompiledProfile;
-use crate::sources::positions::PositionsFile;
+use crate::sources::positions::{self, PositionsFile};
 
 struct PodFiles {
     follower: FileFollower,
@@ -48,10 +48,7 @@ impl NodeLogs {
         max_line_bytes: usize,
         positions_file: Option<PathBuf>,
     ) -> Self {
-        let (positions, unclaimed) = match positions_file.map(PositionsFile::load) {
-            Some((f, loaded)) => (Some(f), loaded),
-            None => (None, BTreeMap::new()),
-        };
+        let (positions, unclaimed) = PositionsFile::open(positions_file);
         Self {
             root,
             profile,
@@ -141,10 +138,7 @@ impl NodeLogs {
             self.pods.remove(&k);
         }
         if let Some(f) = &mut self.positions {
-            if read {
-                f.touch();
-            }
-            f.save_if_due(|| Self::all_positions(&self.unclaimed, &self.pods));
+            f.save_if_due(read, || Self::all_positions(&self.unclaimed, &self.pods));
         }
         total
     }
@@ -171,9 +165,7 @@ impl NodeLogs {
         pods: &HashMap<String, PodFiles>,
     ) -> BTreeMap<PathBuf, Position> {
         let mut files = unclaimed.clone();
-        for p in pods.values() {
-            files.extend(p.follower.positions());
-        }
+        files.extend(positions::of(pods.values().map(|p| &p.follower)));
         files
     }
 }
