@@ -260,3 +260,42 @@ fn every_runbook_anchor_exists() {
         );
     }
 }
+
+/// The architecture work must not change what `replay` says: each example's text and JSON
+/// report is compared byte for byte with the one recorded before it (tests/golden/replay/).
+/// Regenerate only for an intended change of output:
+/// `for d in examples/*/; do n=$(basename $d); discord-gateway-exporter replay $d > exporter/tests/golden/replay/$n.txt; ... --format json ... > $n.json; done`
+#[test]
+fn replay_of_every_example_matches_its_golden_report() {
+    let root = prom::repo_root();
+    let golden = root.join("exporter/tests/golden/replay");
+    let mut checked = 0;
+    for e in std::fs::read_dir(root.join("examples")).unwrap() {
+        let dir = e.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        for (format, ext) in [("text", "txt"), ("json", "json")] {
+            let out = std::process::Command::new(exporter::BIN)
+                .args(["replay", "--format", format, &format!("examples/{name}/")])
+                .current_dir(&root)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let want = std::fs::read(golden.join(format!("{name}.{ext}")))
+                .unwrap_or_else(|e| panic!("golden report for {name}.{ext} missing: {e}"));
+            assert!(
+                out.stdout == want,
+                "replay --format {format} examples/{name}/ differs from tests/golden/replay/{name}.{ext}:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 10, "5 examples x 2 formats");
+}
