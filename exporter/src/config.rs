@@ -7,11 +7,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
-use crate::sources::kube_json::PodAttribution;
 use crate::sources::kubernetes::KubernetesConfig;
-use crate::sources::logs::{Placement, Rule};
+use dge_core::engine::EngineConfig;
+use dge_parse::kube_json::PodAttribution;
+use dge_parse::logs::{Placement, Rule};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ pub struct Config {
     pub bot_profiles: std::collections::BTreeMap<String, String>,
     /// Keys of JSON / logfmt lines (time, level, message, target, ...) for the profiles that
     /// decode them; unset: the profile's own mapping.
-    pub json_fields: Option<crate::sources::logs::StructuredFields>,
+    pub json_fields: Option<dge_parse::logs::StructuredFields>,
     /// Bots whose session start limit is polled from Discord (`[[bot]]`).
     #[serde(rename = "bot")]
     pub bots: Vec<BotConfig>,
@@ -202,7 +202,7 @@ impl Config {
                 self.compile_profile(p)?;
             }
             if let Some(fr) = &f.framing {
-                fr.parse::<crate::sources::logs::Framing>()
+                fr.parse::<dge_parse::logs::Framing>()
                     .map_err(|e| Error::Config(format!("file {:?}: framing: {e}", f.path)))?;
             }
             glob::Pattern::new(&f.path)
@@ -298,8 +298,8 @@ impl Config {
     pub fn compile_profile(
         &self,
         name: &str,
-    ) -> Result<std::sync::Arc<crate::sources::logs::CompiledProfile>> {
-        crate::sources::logs::compile_profile_with(
+    ) -> Result<std::sync::Arc<dge_parse::logs::CompiledProfile>> {
+        dge_parse::logs::compile_profile_with(
             name,
             self.rules.iter().cloned(),
             self.rule_placement,
@@ -309,8 +309,8 @@ impl Config {
     }
 
     /// `profile` and the `[bot_profiles]`, compiled once: a stream asks for its bot's.
-    pub fn profile_set(&self) -> Result<crate::sources::logs::ProfileSet> {
-        let mut set = crate::sources::logs::ProfileSet::new(self.compile_profile(&self.profile)?);
+    pub fn profile_set(&self) -> Result<dge_parse::logs::ProfileSet> {
+        let mut set = dge_parse::logs::ProfileSet::new(self.compile_profile(&self.profile)?);
         for (bot, p) in &self.bot_profiles {
             set = set.with_bot(bot.clone(), self.compile_profile(p)?);
         }
@@ -321,7 +321,7 @@ impl Config {
     pub fn file_profile(
         &self,
         spec: &FileSource,
-    ) -> Result<std::sync::Arc<crate::sources::logs::CompiledProfile>> {
+    ) -> Result<std::sync::Arc<dge_parse::logs::CompiledProfile>> {
         let bot = spec.bot.as_deref().or(self.default_bot.as_deref());
         let name = spec
             .profile

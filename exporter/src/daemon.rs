@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use chrono::TimeDelta;
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::{Change, Engine};
 use crate::error::{Error, Result};
-use crate::observation::{Body, Observation, SourceHealth, Timestamp};
 use crate::sinks::http::{Shared, router};
 use crate::sinks::traces::TraceSink;
+use dge_core::engine::{Change, Engine};
+use dge_core::observation::{Body, Observation, SourceHealth, Timestamp};
 
 /// Where "now" comes from: the wall clock, or simulated time that runs `speed` times faster
 /// until it has caught up with the wall clock, and then follows it. Starting the simulation in

@@ -14,6 +14,8 @@ pub enum Error {
     },
     #[error("{path}: {reason}")]
     Unreadable { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Capture(#[from] dge_parse::Error),
     #[error("config: {0}")]
     Config(String),
     #[error("{0}")]

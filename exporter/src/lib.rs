@@ -7,9 +7,7 @@
 pub mod cmd;
 pub mod config;
 pub mod daemon;
-pub mod engine;
 pub mod error;
-pub mod observation;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;

@@ -2,7 +2,7 @@
 //! recordings): no panic on any input.
 #![no_main]
 
-use dge::sources::kube_json::{PodAttribution, read_json_capture};
+use dge_parse::kube_json::{PodAttribution, read_json_capture};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

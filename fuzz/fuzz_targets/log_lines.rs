@@ -3,9 +3,9 @@
 //! bounded buffers.
 #![no_main]
 
-use dge::observation::InstanceId;
-use dge::sources::lines::LineSplitter;
-use dge::sources::logs::{BUILTIN_PROFILES as PROFILES, Framing, LogStream, builtin_profile};
+use dge_core::observation::InstanceId;
+use dge_parse::lines::LineSplitter;
+use dge_parse::logs::{BUILTIN_PROFILES as PROFILES, Framing, LogStream, builtin_profile};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

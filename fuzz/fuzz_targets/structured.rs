@@ -3,11 +3,11 @@
 //! the decoding path runs).
 #![no_main]
 
-use dge::observation::InstanceId;
-use dge::sources::logs::structured::{
+use dge_core::observation::InstanceId;
+use dge_parse::logs::structured::{
     Format, StructuredFields, line_format, line_time, render_json, render_logfmt,
 };
-use dge::sources::logs::{Framing, LogStream, builtin_profile};
+use dge_parse::logs::{Framing, LogStream, builtin_profile};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

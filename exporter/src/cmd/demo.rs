@@ -7,12 +7,12 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::daemon::{self, Clock, EngineTask};
-use crate::engine::{Change, Engine};
 use crate::error::{Error, Result};
 use crate::sinks::http::Shared;
-use crate::sources::logs::Outcome;
 use crate::sources::sim::player::{self, Converter};
 use crate::sources::sim::{scenarios, write_capture};
+use dge_core::engine::{Change, Engine};
+use dge_parse::logs::Outcome;
 
 /// Simulated seconds the story takes (the last scripted change, TallyBot's lingering session,
 /// ends at about +515 s); the clock runs `--speed` times faster until then, then in real time.

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::observation::InstanceId;
-use crate::sources::logs::{Framing, LogStream, classify_log_bytes};
+use dge_core::observation::InstanceId;
+use dge_parse::logs::{Framing, LogStream, classify_log_bytes};
 
 /// Classifies every line of `path` (`-` = stdin) with `profile` and prints one row per line.
 pub fn parse(cfg: &Config, profile: &str, path: &Path, out: &mut dyn Write) -> Result<()> {

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sinks::timeline;
-use crate::sources::replay::{ReadOptions, open_paths};
+use dge_core::engine::Engine;
+use dge_parse::replay::{ReadOptions, open_paths};
 
 /// Output format of `replay`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,13 +8,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Config;
 use crate::daemon::{self, Clock, EngineTask};
-use crate::engine::Engine;
 use crate::error::Result;
-use crate::observation::Observation;
 use crate::sinks::http::Shared;
 use crate::sources::files::FileFollower;
-use crate::sources::logs::Outcome;
 use crate::sources::positions::{self, PositionsFile};
+use dge_core::engine::Engine;
+use dge_core::observation::Observation;
+use dge_parse::logs::Outcome;
 
 /// How often files are polled for new lines.
 const POLL: Duration = Duration::from_millis(250);

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::metrics::Metrics;
-use crate::engine::Snapshot;
+use dge_core::engine::Snapshot;
 
 /// State shared between the engine task and the HTTP handlers.
 pub struct Shared {

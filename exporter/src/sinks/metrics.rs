@@ -8,7 +8,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::engine::{Kind, OVERLAP_BUCKETS, Snapshot};
+use dge_core::engine::{Kind, OVERLAP_BUCKETS, Snapshot};
 
 /// The registry and the exporter's own metrics.
 pub struct Metrics {
@@ -292,7 +292,7 @@ impl Family {
         self.mf.mut_metric().push(m);
     }
 
-    fn push_histogram(&mut self, values: &[&str], h: &crate::engine::Histogram) {
+    fn push_histogram(&mut self, values: &[&str], h: &dge_core::engine::Histogram) {
         let mut m = self.metric(values);
         let mut ph = proto::Histogram::default();
         let mut cumulative = 0;

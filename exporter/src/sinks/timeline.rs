@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use crate::engine::{Finding, Instance, Kind, Session};
-use crate::observation::Timestamp;
+use dge_core::engine::{Finding, Instance, Kind, Session};
+use dge_core::observation::Timestamp;
 
 const WIDTH: usize = 64;
 

@@ -37,9 +37,9 @@ use opentelemetry_sdk::trace::{
 use prometheus::IntCounter;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Change, Finding, Kind, Session, SessionState, Severity};
 use crate::error::{Error, Result};
-use crate::observation::Timestamp;
+use dge_core::engine::{Change, Finding, Kind, Session, SessionState, Severity};
+use dge_core::observation::Timestamp;
 
 /// Instrumentation scope of the session spans.
 pub const SCOPE: &str = "discord-gateway-exporter";
@@ -169,7 +169,7 @@ impl<E: SpanExporter> SpanExporter for Counting<E> {
             Err(e) => {
                 EXPORT_ERRORS.inc();
                 s.export_errors += 1;
-                let msg = crate::sources::logs::redact_tokens(&e.to_string()).into_owned();
+                let msg = dge_parse::logs::redact_tokens(&e.to_string()).into_owned();
                 // Once per failure streak or change of reason, not once per batch.
                 if !s.failing || s.last_error.as_deref() != Some(msg.as_str()) {
                     tracing::warn!(error = %msg, spans = n, "trace export failed");
@@ -826,10 +826,10 @@ impl TraceSink {
                     u.to_rfc3339(),
                 ));
             }
-            if let Some(crate::engine::EndReason::Closed { code: Some(c) }) = &s.end {
+            if let Some(dge_core::engine::EndReason::Closed { code: Some(c) }) = &s.end {
                 attrs.push(KeyValue::new("discord.close_code", i64::from(*c)));
             }
-            if let Some(crate::engine::EndReason::PodEnded { code: Some(c), .. }) = &s.end {
+            if let Some(dge_core::engine::EndReason::PodEnded { code: Some(c), .. }) = &s.end {
                 attrs.push(KeyValue::new("k8s.container.exit_code", i64::from(*c)));
             }
         }

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use memchr::memchr_iter;
 use serde::{Deserialize, Serialize};
 
-use super::lines::LineSplitter;
-use super::logs::{CompiledProfile, Framing, LogStream, Outcome};
-use super::replay::instance_from_path;
 use crate::config::FileSource;
-use crate::observation::{InstanceId, Observation};
+use dge_core::observation::{InstanceId, Observation};
+use dge_parse::lines::LineSplitter;
+use dge_parse::logs::{CompiledProfile, Framing, LogStream, Outcome};
+use dge_parse::replay::instance_from_path;
 
 const CHUNK: usize = 64 * 1024;
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::{SecondsFormat, TimeDelta};
 use serde_json::{Value, json};
 
-use crate::observation::Timestamp;
+use dge_core::observation::Timestamp;
 
 /// One captured thing, at its time.
 #[derive(Debug, Clone, PartialEq)]

@@ -26,8 +26,8 @@ pub use poller::BotPoller;
 pub use token::{Token, TokenSource};
 
 use crate::config::{BotConfig, Config};
-use crate::observation::Observation;
 use crate::sinks::http::Shared;
+use dge_core::observation::Observation;
 
 /// How the pollers talk to Discord and how often.
 #[derive(Debug, Clone, PartialEq)]

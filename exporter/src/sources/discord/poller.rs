@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::api::{Api, Failure, GatewayBot, Identity};
 use super::backoff::{Outcome, Policy, Schedule};
 use super::token::{Token, TokenSource};
-use crate::observation::{Body, Observation, SourceHealth, StartLimit};
+use dge_core::observation::{Body, Observation, SourceHealth, StartLimit};
 
 /// Everything one bot's poller needs. `connect` builds an [`Api`] for a token (a fresh one after
 /// a rejection or a rotation).

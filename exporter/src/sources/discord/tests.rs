@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::*;
-use crate::observation::Body;
+use dge_core::observation::Body;
 
 #[derive(Clone, Debug)]
 enum Step {

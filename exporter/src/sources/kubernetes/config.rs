@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sources::kube_json::PodAttribution;
+use dge_parse::kube_json::PodAttribution;
 
 /// Where the bots' logs come from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 //! [`Dedup`] remembers the last time and how many lines carried it, and on a resume drops every
 //! line older than that time and that many lines at it.
 
-use crate::observation::Timestamp;
+use dge_core::observation::Timestamp;
 
 #[derive(Debug, Default, Clone)]
 pub struct Dedup {

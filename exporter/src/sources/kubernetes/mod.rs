@@ -42,10 +42,10 @@ pub use pods::{PodInfo, PodSet, PodSetStats, RunInfo};
 use crate::config::Config;
 use crate::daemon;
 use crate::error::{Error, Result};
-use crate::observation::Observation;
 use crate::sinks::http::Shared;
-use crate::sources::kube_json::PodAttribution;
-use crate::sources::logs::{CompiledProfile, Outcome};
+use dge_core::observation::Observation;
+use dge_parse::kube_json::PodAttribution;
+use dge_parse::logs::{CompiledProfile, Outcome};
 
 /// The pod watch's source name (observations, `source_up`).
 pub const SOURCE: &str = "kubernetes";

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use super::LOGS_SOURCE;
 use super::pods::PodInfo;
 use crate::config::FileSource;
-use crate::observation::Observation;
 use crate::sources::files::{FileFollower, PollStats, Position};
-use crate::sources::logs::CompiledProfile;
 use crate::sources::positions::{self, PositionsFile};
+use dge_core::observation::Observation;
+use dge_parse::logs::CompiledProfile;
 
 struct PodFiles {
     follower: FileFollower,

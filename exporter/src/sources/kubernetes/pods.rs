@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use crate::observation::{Observation, Timestamp};
-use crate::sources::kube_json::{PodAttribution, PodTracker};
+use dge_core::observation::{Observation, Timestamp};
+use dge_parse::kube_json::{PodAttribution, PodTracker};
 
 /// The followed container's current run, as the pod's status shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,7 +296,7 @@ fn slim(pod: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{Body, InstanceChange};
+    use dge_core::observation::{Body, InstanceChange};
     use serde_json::json;
 
     fn pod(name: &str, uid: &str, running: Option<&str>, restarts: u32) -> Value {

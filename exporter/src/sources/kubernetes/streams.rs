@@ -31,10 +31,10 @@ use super::LOGS_SOURCE;
 use super::dedup::Dedup;
 use super::metrics::KubeMetrics;
 use super::pods::PodInfo;
-use crate::observation::{InstanceId, Observation};
 use crate::sinks::http::Shared;
-use crate::sources::lines::LineSplitter;
-use crate::sources::logs::{CompiledProfile, Framing, LogStream, Outcome};
+use dge_core::observation::{InstanceId, Observation};
+use dge_parse::lines::LineSplitter;
+use dge_parse::logs::{CompiledProfile, Framing, LogStream, Outcome};
 
 /// How long a stream of a deleted pod is still read.
 const GONE_DRAIN: Duration = Duration::from_secs(3);

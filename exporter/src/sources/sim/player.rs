@@ -8,9 +8,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Artifact, PodRef};
 use crate::daemon::Clock;
-use crate::observation::{InstanceId, Observation, Timestamp};
-use crate::sources::kube_json::{PodAttribution, PodTracker, read_json_capture};
-use crate::sources::logs::{CompiledProfile, Framing, LogStream, Outcome};
+use dge_core::observation::{InstanceId, Observation, Timestamp};
+use dge_parse::kube_json::{PodAttribution, PodTracker, read_json_capture};
+use dge_parse::logs::{CompiledProfile, Framing, LogStream, Outcome};
 
 /// Name of the simulated sources in metrics and health.
 pub const SOURCE_LOGS: &str = "demo:logs";

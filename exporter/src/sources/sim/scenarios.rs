@@ -5,7 +5,7 @@
 use chrono::TimeDelta;
 
 use super::{Rng, Scenario, Style};
-use crate::observation::Timestamp;
+use dge_core::observation::Timestamp;
 
 fn s(secs: f64) -> TimeDelta {
     TimeDelta::milliseconds((secs * 1000.0) as i64)

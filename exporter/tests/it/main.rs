@@ -1,0 +1,15 @@
+//! The exporter crate's integration tests, one binary: each module is one area.
+
+mod alerts_rules;
+mod bad_input;
+mod config_profiles;
+mod daemon;
+mod dashboards;
+mod deploy;
+mod discord_poller;
+mod e2e_alerting;
+mod kubernetes;
+mod otlp;
+mod replay_examples;
+mod support;
+mod tailing;
