@@ -137,6 +137,9 @@ impl EngineTask {
                 _ = shutdown.changed() => break,
             }
         }
+        // Handovers still open end with what is known now, and reach the sinks.
+        self.engine.conclude_handovers();
+        self.publish();
         if let Some(t) = self.traces.as_mut() {
             // Sessions still open end here, marked `open`: their segments are already out.
             t.finish(self.engine.now().unwrap_or_else(|| self.clock.now()));
@@ -197,11 +200,20 @@ impl EngineTask {
 pub fn log_change(c: &Change) {
     match c {
         Change::Opened(f) => tracing::warn!(
-            kind = f.kind.as_str(), bot = %f.bot, namespace = %f.namespace, pod = %f.pod,
+            kind = f.kind.as_str(), bot = %f.bot, namespace = f.subject.namespace_label(),
+            pod = f.subject.pod_label(),
             severity = f.severity.as_str(), "finding opened: {}", f.explanation
         ),
         Change::Closed(f) => tracing::info!(
-            kind = f.kind.as_str(), bot = %f.bot, pod = %f.pod, "finding closed"
+            kind = f.kind.as_str(), bot = %f.bot, pod = f.subject.pod_label(), "finding closed"
+        ),
+        Change::HandoverStarted { handover: h } => tracing::debug!(
+            bot = %h.bot, from = %h.from_pod, to = %h.to_pod, kind = h.kind.as_str(),
+            "handover started"
+        ),
+        Change::Handover { handover: h } => tracing::info!(
+            bot = %h.bot, from = %h.from_pod, to = %h.to_pod,
+            outcome = h.outcome.map_or("", |o| o.as_str()), "handover decided"
         ),
         Change::SessionStarted { session: s, .. } => tracing::debug!(
             bot = %s.bot, namespace = %s.namespace, pod = %s.pod, shard = s.shard, "session started"

@@ -100,8 +100,8 @@ fn start_traces(
     match traces {
         Ok(t) => {
             telemetry::init(json, t.as_ref());
-            if t.is_some() {
-                tracing::info!(status = ?dge::sinks::traces::status(), "exporting traces over OTLP");
+            if let Some(t) = &t {
+                tracing::info!(status = ?t.export().status(), "exporting traces over OTLP");
             }
             Ok(t)
         }

@@ -1,90 +1,15 @@
-//! Findings: what the engine concluded, with its evidence, and the book that opens and closes
-//! them.
+//! Findings: what the engine concluded, about which subject, with its evidence, and the book
+//! that opens and closes them.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
-use super::state::{Session, SessionState};
+use super::Kind;
+use super::changes::Change;
+use super::kinds::Severity;
+use super::state::Session;
 use crate::observation::Timestamp;
-
-/// The kinds of finding (DESIGN.md). Their names are a contract with alerts and dashboards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    ConcurrentSessions,
-    SilentSession,
-    QuietSession,
-    DuplicateDelivery,
-    LingeringSession,
-    UnattributedIdentify,
-    StartLimitLow,
-    FatalClose,
-    BotOffline,
-}
-
-impl Kind {
-    /// Every kind, for metrics that list them.
-    pub const ALL: [Kind; 9] = [
-        Kind::ConcurrentSessions,
-        Kind::SilentSession,
-        Kind::QuietSession,
-        Kind::DuplicateDelivery,
-        Kind::LingeringSession,
-        Kind::UnattributedIdentify,
-        Kind::StartLimitLow,
-        Kind::FatalClose,
-        Kind::BotOffline,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::ConcurrentSessions => "concurrent_sessions",
-            Kind::SilentSession => "silent_session",
-            Kind::QuietSession => "quiet_session",
-            Kind::DuplicateDelivery => "duplicate_delivery",
-            Kind::LingeringSession => "lingering_session",
-            Kind::UnattributedIdentify => "unattributed_identify",
-            Kind::StartLimitLow => "start_limit_low",
-            Kind::FatalClose => "fatal_close",
-            Kind::BotOffline => "bot_offline",
-        }
-    }
-
-    /// The troubleshooting guide's section for this kind.
-    pub fn runbook(self) -> &'static str {
-        match self {
-            Kind::ConcurrentSessions => "docs/troubleshooting.md#discordbotconcurrentsessions",
-            Kind::SilentSession => "docs/troubleshooting.md#discordbotsilentsession",
-            Kind::QuietSession => "docs/troubleshooting.md#discordbotquietsession",
-            Kind::DuplicateDelivery => "docs/troubleshooting.md#discordbotduplicatedelivery",
-            Kind::LingeringSession => "docs/troubleshooting.md#discordbotlingeringsession",
-            Kind::UnattributedIdentify => "docs/troubleshooting.md#discordbotunattributedidentify",
-            Kind::StartLimitLow => "docs/troubleshooting.md#discordbotstartlimitlow",
-            Kind::FatalClose => "docs/troubleshooting.md#discordbotfatalclose",
-            Kind::BotOffline => "docs/troubleshooting.md#discordbotoffline",
-        }
-    }
-}
-
-/// How urgent a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
 
 /// One observation that supports a finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,14 +19,133 @@ pub struct Evidence {
     pub text: String,
 }
 
+/// What a finding is about, within its bot. Replaces the empty strings that meant "namespace
+/// unknown" and "the whole bot": code that compares subjects cannot mistake one for the other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// The bot as a whole (`start_limit_low`, `unattributed_identify`), or its pods of one
+    /// namespace (`bot_offline`).
+    Bot { namespace: Option<String> },
+    /// One pod, and one shard of it when the finding concerns a session.
+    Pod {
+        /// `None` while no lifecycle source named the pod's namespace.
+        namespace: Option<String>,
+        pod: String,
+        shard: Option<u32>,
+    },
+}
+
+/// An empty namespace, as log sources send it, is an unknown one.
+fn known(namespace: &str) -> Option<String> {
+    (!namespace.is_empty()).then(|| namespace.to_string())
+}
+
+impl Subject {
+    /// The bot-wide subject.
+    pub const BOT: Subject = Subject::Bot { namespace: None };
+
+    /// A pod's subject from the engine's names (an empty namespace is unknown).
+    pub fn pod(namespace: &str, pod: &str, shard: Option<u32>) -> Self {
+        Subject::Pod {
+            namespace: known(namespace),
+            pod: pod.to_string(),
+            shard,
+        }
+    }
+
+    /// The bot's pods in one namespace (an empty one is unknown).
+    pub fn bot_in(namespace: &str) -> Self {
+        Subject::Bot {
+            namespace: known(namespace),
+        }
+    }
+
+    /// The session's own subject: its pod and shard.
+    pub fn of_session(s: &Session) -> Self {
+        Subject::pod(&s.namespace, &s.pod, Some(s.shard))
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Subject::Bot { namespace } | Subject::Pod { namespace, .. } => namespace.as_deref(),
+        }
+    }
+
+    /// The pod, `None` for a bot-wide subject.
+    pub fn pod_name(&self) -> Option<&str> {
+        match self {
+            Subject::Bot { .. } => None,
+            Subject::Pod { pod, .. } => Some(pod),
+        }
+    }
+
+    pub fn shard(&self) -> Option<u32> {
+        match self {
+            Subject::Bot { .. } => None,
+            Subject::Pod { shard, .. } => *shard,
+        }
+    }
+
+    /// The namespace as a label value: empty when unknown.
+    pub fn namespace_label(&self) -> &str {
+        self.namespace().unwrap_or("")
+    }
+
+    /// The pod as a label value: empty for a bot-wide subject.
+    pub fn pod_label(&self) -> &str {
+        self.pod_name().unwrap_or("")
+    }
+
+    /// Whether it is about session `s`'s pod and shard.
+    pub fn is_of(&self, s: &Session) -> bool {
+        self.shard() == Some(s.shard) && self.is_pod(&s.namespace, &s.pod)
+    }
+
+    /// Whether it is about the pod the engine knows as (`namespace`, `pod`), any shard.
+    pub fn is_pod(&self, namespace: &str, pod: &str) -> bool {
+        self.pod_name() == Some(pod) && self.namespace_label() == namespace
+    }
+}
+
+/// Serialized as the flat `namespace`, `pod`, `shard` fields findings always had (empty strings
+/// for unknown or bot-wide), so the API and replay reports stay as they were.
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = ser.serialize_struct("Subject", 3)?;
+        st.serialize_field("namespace", self.namespace_label())?;
+        st.serialize_field("pod", self.pod_label())?;
+        st.serialize_field("shard", &self.shard())?;
+        st.end()
+    }
+}
+
 /// Identity of a finding: one per kind and subject.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub kind: Kind,
     pub bot: String,
-    pub namespace: String,
-    pub pod: String,
-    pub shard: Option<u32>,
+    pub subject: Subject,
+}
+
+impl Key {
+    /// The key of a finding about one session (its pod and shard).
+    pub fn session(kind: Kind, s: &Session) -> Self {
+        Key {
+            kind,
+            bot: s.bot.clone(),
+            subject: Subject::of_session(s),
+        }
+    }
+
+    /// The key of a bot-wide finding.
+    pub fn bot(kind: Kind, bot: &str) -> Self {
+        Key {
+            kind,
+            bot: bot.to_string(),
+            subject: Subject::BOT,
+        }
+    }
 }
 
 /// A conclusion of the engine.
@@ -110,9 +154,8 @@ pub struct Finding {
     pub id: u64,
     pub kind: Kind,
     pub bot: String,
-    pub namespace: String,
-    pub pod: String,
-    pub shard: Option<u32>,
+    #[serde(flatten)]
+    pub subject: Subject,
     pub since: Timestamp,
     /// `None` while the finding is active.
     pub until: Option<Timestamp>,
@@ -120,6 +163,9 @@ pub struct Finding {
     pub explanation: String,
     pub evidence: Vec<Evidence>,
     pub runbook: &'static str,
+    /// The session the finding concerns, when it concerns one (not serialized: an engine id).
+    #[serde(skip)]
+    pub session: Option<u64>,
 }
 
 impl Finding {
@@ -127,41 +173,9 @@ impl Finding {
         Key {
             kind: self.kind,
             bot: self.bot.clone(),
-            namespace: self.namespace.clone(),
-            pod: self.pod.clone(),
-            shard: self.shard,
+            subject: self.subject.clone(),
         }
     }
-}
-
-/// What changed since the last [`super::Engine::take_changes`]: a finding opened or closed, or
-/// a step in a session's life. Sinks (the daemon's log, the demo's printer, traces) consume
-/// these; every time in them comes from the observations.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
-pub enum Change {
-    Opened(Finding),
-    Closed(Finding),
-    /// A session became live (READY, RESUMED, or inferred from its first event).
-    SessionStarted {
-        session: Box<Session>,
-        /// The session of the same bot and shard this one takes over from: still live when
-        /// this one started, or ended within [`super::HANDOVER_WINDOW_SECS`] before.
-        predecessor: Option<u64>,
-        /// Whether that is a handover (a rollout, a restart: another pod or another run of the
-        /// pod) rather than a reconnect of the same process.
-        handover: bool,
-    },
-    /// A step of a live session (first event, resume, reconnect, pod terminating, ...).
-    SessionUpdate {
-        id: u64,
-        at: Timestamp,
-        state: SessionState,
-    },
-    /// A session ended (its `end`, `ended_at` and `live_until` are set).
-    SessionEnded {
-        session: Box<Session>,
-    },
 }
 
 /// What a detector asserts right now about one subject.
@@ -171,6 +185,34 @@ pub struct Assertion {
     pub severity: Severity,
     pub explanation: String,
     pub evidence: Vec<Evidence>,
+    /// The session it concerns, if one.
+    pub session: Option<u64>,
+}
+
+impl Assertion {
+    /// An assertion with the kind's default severity, about no particular session.
+    pub fn new(key: Key, since: Timestamp, explanation: String, evidence: Vec<Evidence>) -> Self {
+        Self {
+            severity: key.kind.meta().severity,
+            key,
+            since,
+            explanation,
+            evidence,
+            session: None,
+        }
+    }
+
+    /// About session `id` (the one whose pod and shard the key names).
+    pub fn about(mut self, id: u64) -> Self {
+        self.session = Some(id);
+        self
+    }
+
+    /// With another severity than the kind's default.
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
 }
 
 /// Evidence kept per finding: enough to convince, bounded so a long incident cannot grow it.
@@ -194,6 +236,7 @@ impl Book {
         if let Some(f) = self.active.get_mut(&a.key) {
             f.explanation = a.explanation;
             f.severity = a.severity;
+            f.session = a.session.or(f.session);
             for e in a.evidence {
                 if f.evidence.len() >= MAX_EVIDENCE {
                     break;
@@ -211,15 +254,14 @@ impl Book {
             id: self.next_id,
             kind: a.key.kind,
             bot: a.key.bot.clone(),
-            namespace: a.key.namespace.clone(),
-            pod: a.key.pod.clone(),
-            shard: a.key.shard,
+            subject: a.key.subject.clone(),
             since: a.since,
             until: None,
             severity: a.severity,
             explanation: a.explanation,
             evidence,
             runbook: a.key.kind.runbook(),
+            session: a.session,
         };
         *self.totals.entry((f.kind, f.bot.clone())).or_default() += 1;
         self.generation += 1;
@@ -245,15 +287,20 @@ impl Book {
         self.active_of(kind).map(Finding::key).collect()
     }
 
+    /// Whether the finding with this key is active.
+    pub fn is_active(&self, key: &Key) -> bool {
+        self.active.contains_key(key)
+    }
+
+    /// The active finding with this key.
+    pub fn get(&self, key: &Key) -> Option<&Finding> {
+        self.active.get(key)
+    }
+
     /// Active findings of one kind, in key order (the kind leads the key's order).
     pub fn active_of(&self, kind: Kind) -> impl Iterator<Item = &Finding> {
-        let first = Key {
-            kind,
-            bot: String::new(),
-            namespace: String::new(),
-            pod: String::new(),
-            shard: None,
-        };
+        // The least key of the kind: the empty bot, the bot-wide subject without namespace.
+        let first = Key::bot(kind, "");
         self.active
             .range(first..)
             .map(|(_, f)| f)
@@ -285,12 +332,14 @@ impl Book {
         let keys: Vec<Key> = self
             .active
             .keys()
-            .filter(|k| k.namespace.is_empty() && k.pod == pod)
+            .filter(|k| k.subject.namespace().is_none() && k.subject.pod_name() == Some(pod))
             .cloned()
             .collect();
         for k in &keys {
             if let Some(mut f) = self.active.remove(k) {
-                f.namespace = namespace.to_string();
+                if let Subject::Pod { namespace: ns, .. } = &mut f.subject {
+                    *ns = Some(namespace.to_string());
+                }
                 self.active.insert(f.key(), f);
             }
         }
@@ -300,6 +349,11 @@ impl Book {
     /// Queues a session change, in order with the findings' changes.
     pub fn record(&mut self, c: Change) {
         self.changes.push(c);
+    }
+
+    /// The changes queued since the last [`Book::take_changes`].
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
     }
 
     pub fn take_changes(&mut self) -> Vec<Change> {

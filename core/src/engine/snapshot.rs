@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::bot::Histogram;
-use super::{Engine, Finding, Kind, Session};
+use super::{Engine, Finding, Handover, HandoverOutcome, Key, Kind, Session};
 use crate::observation::{StartLimit, Timestamp};
 
 /// Per-session series: one per (bot, namespace, pod, shard); several sessions of one pod (a
@@ -36,6 +36,8 @@ pub struct BotView {
     pub overlap: Histogram,
     /// Live sessions per shard.
     pub live_sessions: BTreeMap<u32, u64>,
+    /// Decided handovers per outcome (never decreases).
+    pub handovers: BTreeMap<HandoverOutcome, u64>,
 }
 
 /// Everything the metrics and the API render.
@@ -47,6 +49,8 @@ pub struct Snapshot {
     pub bots: Vec<BotView>,
     pub findings: Vec<Finding>,
     pub findings_total: Vec<(Kind, String, u64)>,
+    /// Handovers decided recently, then the ones in progress.
+    pub handovers: Vec<Handover>,
 }
 
 impl Snapshot {
@@ -74,19 +78,16 @@ impl Engine {
                 last_event_at: None,
             });
             e.live |= s.is_live(now);
+            // Its own finding: the same pod name may run in two namespaces, or for two bots.
             e.silent |= s.silent_since.is_some()
-                && self.book.active().any(|f| {
-                    f.kind == Kind::SilentSession && f.pod == s.pod && f.shard == Some(s.shard)
-                });
+                && self.book.is_active(&Key::session(Kind::SilentSession, s));
             e.events_total += s.events;
             e.ready_at = e.ready_at.max(s.ready_at);
             e.last_event_at = e.last_event_at.max(s.last_event_at);
         }
-        for ((ns, pod, shard), n) in &self.folded_events {
-            if let Some(e) = series
-                .values_mut()
-                .find(|e| &e.namespace == ns && &e.pod == pod && e.shard == *shard)
-            {
+        for ((bot, ns, pod, shard), n) in &self.folded_events {
+            let k = (bot.clone(), ns.clone(), pod.clone(), *shard);
+            if let Some(e) = series.get_mut(&k) {
                 e.events_total += n;
             }
         }
@@ -111,6 +112,13 @@ impl Engine {
                     start_limit: b.last_sample.as_ref().map(|(_, s)| s.clone()),
                     overlap: b.overlap.clone(),
                     live_sessions,
+                    handovers: self
+                        .handovers
+                        .totals()
+                        .iter()
+                        .filter(|((b, _), _)| b == name)
+                        .map(|((_, o), n)| (*o, *n))
+                        .collect(),
                 }
             })
             .collect();
@@ -126,6 +134,7 @@ impl Engine {
                 .iter()
                 .map(|((k, b), n)| (*k, b.clone(), *n))
                 .collect(),
+            handovers: self.handovers.all().cloned().collect(),
         }
     }
 }

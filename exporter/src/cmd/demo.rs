@@ -33,7 +33,12 @@ pub async fn demo(
         )));
     }
     let cfg = Config::default();
-    let shared = Shared::new();
+    let shared = Shared::with_traces(
+        traces
+            .as_ref()
+            .map(|t| t.export().clone())
+            .unwrap_or_default(),
+    );
     let (_tx, shutdown) = daemon::shutdown_on_signals();
     let listener = daemon::bind(listen).await?;
     let addr = listener
@@ -133,12 +138,14 @@ fn print_change(c: &Change, sim0: chrono::DateTime<chrono::Utc>) {
         // Sessions starting and ending are the traces' business, not the printed story's.
         Change::SessionStarted { .. }
         | Change::SessionUpdate { .. }
-        | Change::SessionEnded { .. } => {
+        | Change::SessionEnded { .. }
+        | Change::HandoverStarted { .. }
+        | Change::Handover { .. } => {
             return;
         }
     };
     let rel = (at - sim0).num_seconds();
-    let pod = if f.pod.is_empty() { "-" } else { &f.pod };
+    let pod = f.subject.pod_name().unwrap_or("-");
     println!(
         "[sim {rel:+5}s] {what} {:<8} {:<20} {:<10} {pod}",
         f.severity.as_str(),

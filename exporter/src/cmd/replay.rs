@@ -100,7 +100,7 @@ pub fn replay_with_traces(
                     .or_else(|| {
                         findings
                             .iter()
-                            .find(|f| f.namespace == ns && f.pod == pod)
+                            .find(|f| f.subject.is_pod(ns, pod))
                             .map(|f| f.bot.clone())
                     })
             };

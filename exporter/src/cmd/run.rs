@@ -35,7 +35,12 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         trace_id = tracing::field::Empty
     ));
     let startup_guard = startup.enter();
-    let shared = Shared::new();
+    let shared = Shared::with_traces(
+        opts.traces
+            .as_ref()
+            .map(|t| t.export().clone())
+            .unwrap_or_default(),
+    );
     let (_tx, shutdown) = daemon::shutdown_on_signals();
     let listener = daemon::bind(opts.listen.as_deref().unwrap_or(&cfg.listen)).await?;
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::metrics::Metrics;
+use super::traces::TraceExport;
 use dge_core::engine::Snapshot;
 
 /// State shared between the engine task and the HTTP handlers.
@@ -23,16 +24,29 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// Last health report per source: (up, detail).
     pub sources: RwLock<BTreeMap<String, (bool, String)>>,
+    /// The trace export's status (`/healthz`) and failure counter (`/metrics`).
+    pub traces: TraceExport,
 }
 
 impl Shared {
+    /// With traces off.
     pub fn new() -> Arc<Self> {
+        Self::with_traces(TraceExport::default())
+    }
+
+    /// Showing the state of the trace pipeline that owns `traces`.
+    pub fn with_traces(traces: TraceExport) -> Arc<Self> {
         let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
+        let metrics = Metrics::new(snapshot.clone());
+        metrics
+            .register(Box::new(traces.errors()))
+            .expect("unique metric names");
         Arc::new(Self {
-            metrics: Metrics::new(snapshot.clone()),
+            metrics,
             snapshot,
             ready: AtomicBool::new(false),
             sources: RwLock::new(BTreeMap::new()),
+            traces,
         })
     }
 
@@ -101,7 +115,7 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Response {
         .map(|(k, (up, d))| (k, json!({"up": up, "detail": d})))
         .collect();
     // Liveness: the process serves. A failing source is reported, not fatal.
-    let traces = super::traces::status();
+    let traces = s.traces.status();
     Json(json!({"status": "ok", "sources": detail, "traces": traces})).into_response()
 }
 
@@ -132,5 +146,11 @@ async fn findings(State(s): State<Arc<Shared>>, Query(q): Query<FindingsQuery>) 
 
 async fn sessions(State(s): State<Arc<Shared>>) -> Response {
     let snap = s.current();
-    Json(json!({"at": snap.at, "sessions": snap.sessions, "series": snap.series})).into_response()
+    Json(json!({
+        "at": snap.at,
+        "sessions": snap.sessions,
+        "series": snap.series,
+        "handovers": snap.handovers,
+    }))
+    .into_response()
 }

@@ -19,9 +19,6 @@ pub struct Metrics {
     pub source_up: IntGaugeVec,
     /// `discord_gateway_exporter_discord_requests_total{bot,status}`.
     pub discord_requests: IntCounterVec,
-    /// `discord_gateway_exporter_trace_export_errors_total`: the process's OTLP exporter's
-    /// failed batches (0 while traces are off).
-    pub trace_export_errors: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -68,7 +65,6 @@ impl Metrics {
             Box::new(source_up.clone()),
             Box::new(discord_requests.clone()),
             Box::new(build_info),
-            Box::new(super::traces::EXPORT_ERRORS.clone()),
             Box::new(EngineCollector::new(snapshot)),
         ] {
             registry.register(c).expect("unique metric names");
@@ -78,7 +74,6 @@ impl Metrics {
             log_lines,
             source_up,
             discord_requests,
-            trace_export_errors: super::traces::EXPORT_ERRORS.clone(),
         }
     }
 
@@ -368,14 +363,14 @@ impl Collector for EngineCollector {
             }
         }
         for x in snap.active_findings() {
-            let shard = x.shard.map(|s| s.to_string()).unwrap_or_default();
+            let shard = x.subject.shard().map(|s| s.to_string()).unwrap_or_default();
             f[11].push(
                 &[
                     x.kind.as_str(),
                     x.severity.as_str(),
                     &x.bot,
-                    &x.namespace,
-                    &x.pod,
+                    x.subject.namespace_label(),
+                    x.subject.pod_label(),
                     &shard,
                 ],
                 1.0,

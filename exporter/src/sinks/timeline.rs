@@ -119,23 +119,13 @@ fn render_bot(
                 fill(&mut sess, col(ended), col(u.min(end)), '~');
             }
         }
-        for f in findings
-            .iter()
-            .filter(|f| &f.pod == pod && &f.namespace == ns)
-        {
-            let mark = match f.kind {
-                Kind::SilentSession => '!',
-                Kind::DuplicateDelivery => 'D',
-                Kind::QuietSession => '?',
-                Kind::FatalClose => 'X',
-                _ => continue,
-            };
+        for f in findings.iter().filter(|f| f.subject.is_pod(ns, pod)) {
             let a = col(f.since);
             let b = col(f.until.unwrap_or(end));
-            if f.kind == Kind::FatalClose {
-                sess[a] = mark;
-            } else {
-                fill(&mut sess, a, b, mark);
+            match mark(f.kind) {
+                Mark::None => {}
+                Mark::Span(c) => fill(&mut sess, a, b, c),
+                Mark::Point(c) => sess[a] = c,
             }
         }
         let short = if pod.len() > 32 {
@@ -165,10 +155,9 @@ fn render_bot(
             .until
             .map(|u| format!("until {}", u.format("%H:%M:%S")))
             .unwrap_or_else(|| "still active".into());
-        let subject = if f.pod.is_empty() {
-            String::new()
-        } else {
-            format!(" pod {}", f.pod)
+        let subject = match f.subject.pod_name() {
+            None => String::new(),
+            Some(pod) => format!(" pod {pod}"),
         };
         let _ = writeln!(
             out,
@@ -192,6 +181,31 @@ fn render_bot(
         }
     }
     out.push('\n');
+}
+
+/// How a finding shows on its pod's session row.
+enum Mark {
+    /// Not on the row (the findings list tells it).
+    None,
+    /// Over the finding's duration.
+    Span(char),
+    /// At its start only.
+    Point(char),
+}
+
+/// The mark of each kind (the legend lists them). No catch-all: a new kind must choose.
+fn mark(kind: Kind) -> Mark {
+    match kind {
+        Kind::SilentSession => Mark::Span('!'),
+        Kind::DuplicateDelivery => Mark::Span('D'),
+        Kind::QuietSession => Mark::Span('?'),
+        Kind::FatalClose => Mark::Point('X'),
+        Kind::ConcurrentSessions
+        | Kind::LingeringSession
+        | Kind::UnattributedIdentify
+        | Kind::StartLimitLow
+        | Kind::BotOffline => Mark::None,
+    }
 }
 
 /// Word-wraps `text` at `width` columns.

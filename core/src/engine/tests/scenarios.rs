@@ -1,151 +1,8 @@
-//! Engine scenarios on simulated time: every clock reading is an observation or a tick.
-
-use chrono::{TimeDelta, TimeZone, Utc};
+//! The scenarios of the design: the incident, rollouts, quiet nights, duplicates, crash
+//! loops, Discord's count.
 
 use super::*;
-use crate::observation::{InstanceId, SourceHealth};
-
-const NS: &str = "bots";
-
-struct Sim {
-    engine: Engine,
-    t0: Timestamp,
-}
-
-impl Sim {
-    fn new() -> Self {
-        Self {
-            engine: Engine::new(EngineConfig::default()),
-            t0: Utc.with_ymd_and_hms(2026, 4, 19, 4, 0, 0).unwrap(),
-        }
-    }
-
-    fn at(&self, secs: f64) -> Timestamp {
-        self.t0 + TimeDelta::milliseconds((secs * 1000.0) as i64)
-    }
-
-    fn tick_to(&mut self, secs: f64) {
-        let from = self.engine.now().unwrap_or(self.t0);
-        let mut t = from;
-        let end = self.at(secs);
-        while t < end {
-            t = (t + TimeDelta::seconds(1)).min(end);
-            self.engine.tick(t);
-        }
-    }
-
-    fn obs(&mut self, secs: f64, body: Body) {
-        self.tick_to(secs);
-        self.engine.observe(Observation {
-            at: self.at(secs),
-            source: "test".into(),
-            body,
-        });
-    }
-
-    fn log(&mut self, secs: f64, pod: &str, bot: Option<&str>, event: SessionEvent) {
-        self.obs(
-            secs,
-            Body::Session(SessionObservation {
-                bot: bot.map(str::to_string),
-                instance: InstanceId::pod(NS, pod).into(),
-                shard: None,
-                event,
-                line: None,
-            }),
-        );
-    }
-
-    fn pod(&mut self, secs: f64, pod: &str, change: InstanceChange) {
-        self.obs(
-            secs,
-            Body::Instance(InstanceObservation {
-                instance: InstanceId::pod(NS, pod),
-                bot: None,
-                workload: Some(workload_of(pod)),
-                change,
-            }),
-        );
-    }
-
-    fn sample(&mut self, secs: f64, bot: &str, remaining: u32) {
-        self.obs(
-            secs,
-            Body::StartLimit(StartLimit {
-                bot: bot.into(),
-                total: 1000,
-                remaining,
-                reset_after_ms: 80_000_000,
-                max_concurrency: 1,
-                recommended_shards: 1,
-            }),
-        );
-    }
-
-    /// A pod that starts, connects and is ready at `t`.
-    fn start_pod(&mut self, t: f64, pod: &str, bot: &str) {
-        self.pod(t, pod, InstanceChange::Created);
-        self.pod(t + 1.0, pod, InstanceChange::Running);
-        self.log(t + 1.5, pod, None, SessionEvent::Starting);
-        self.log(
-            t + 3.0,
-            pod,
-            Some(bot),
-            SessionEvent::Ready { session_id: None },
-        );
-        self.pod(t + 4.0, pod, InstanceChange::Ready);
-    }
-
-    /// Events every `every` seconds on `pod` in [from, to).
-    fn traffic(&mut self, pods: &[&str], from: f64, to: f64, every: f64) {
-        let mut t = from;
-        while t < to {
-            for p in pods {
-                self.log(t, p, None, SessionEvent::Dispatch { kind: None });
-            }
-            t += every;
-        }
-    }
-
-    fn findings(&self) -> Vec<Finding> {
-        self.engine.all_findings()
-    }
-
-    fn kinds_for(&self, pod: &str) -> Vec<Kind> {
-        self.findings()
-            .iter()
-            .filter(|f| f.pod == pod)
-            .map(|f| f.kind)
-            .collect()
-    }
-}
-
-const OLD: &str = "agentbroker-6c9f7d8b4-k2x7q";
-const NEW: &str = "agentbroker-5f7b9c6d8-p4m2z";
-
-/// The reported incident: rollout restart, the old pod keeps its session and its events while
-/// the new one connects; the new one stays deaf.
-fn incident() -> Sim {
-    let mut sim = Sim::new();
-    sim.start_pod(0.0, OLD, "AgentBroker");
-    sim.traffic(&[OLD], 10.0, 3600.0, 20.0);
-    sim.start_pod(3600.0, NEW, "AgentBroker");
-    sim.pod(3605.0, OLD, InstanceChange::Terminating { grace: Some(30) });
-    sim.traffic(&[OLD], 3606.0, 3615.0, 3.0);
-    sim.log(3615.0, OLD, None, SessionEvent::ShuttingDown);
-    sim.log(3615.6, OLD, None, SessionEvent::Stopped);
-    sim.pod(
-        3616.0,
-        OLD,
-        InstanceChange::Exited {
-            code: Some(0),
-            reason: None,
-        },
-    );
-    sim.pod(3617.0, OLD, InstanceChange::Deleted);
-    sim.tick_to(3600.0 + 600.0);
-    sim
-}
+use crate::observation::SourceHealth;
 
 #[test]
 fn incident_new_pod_is_concurrent_then_silent() {
@@ -293,13 +150,13 @@ fn duplicate_delivery_when_both_sessions_receive() {
         .iter()
         .find(|f| f.kind == Kind::DuplicateDelivery)
         .expect("duplicate");
-    assert_eq!(dup.pod, b);
+    assert_eq!(dup.subject.pod_label(), b);
     assert!(dup.until.is_some(), "closes once only one session receives");
     let linger = f
         .iter()
         .find(|f| f.kind == Kind::LingeringSession)
         .expect("lingering");
-    assert_eq!(linger.pod, a);
+    assert_eq!(linger.subject.pod_label(), a);
     assert_eq!(linger.until, Some(sim.at(905.0 + 90.0)));
     assert!(!f.iter().any(|f| f.kind == Kind::SilentSession), "{f:#?}");
 }
@@ -322,18 +179,18 @@ fn killed_pod_leaves_a_lingering_session() {
     sim.tick_to(1300.0);
     let f = sim.findings();
     let linger = f.iter().find(|f| f.kind == Kind::LingeringSession).unwrap();
-    assert_eq!(linger.pod, OLD);
+    assert_eq!(linger.subject.pod_label(), OLD);
     assert!(linger.explanation.contains("143"));
     // The new session connected while the old one lingered on Discord's side.
     let conc = f
         .iter()
         .find(|f| f.kind == Kind::ConcurrentSessions)
         .unwrap();
-    assert_eq!(conc.pod, NEW);
+    assert_eq!(conc.subject.pod_label(), NEW);
     assert_eq!(conc.until, Some(sim.at(1120.0)));
     assert!(
         f.iter()
-            .any(|f| f.kind == Kind::SilentSession && f.pod == NEW)
+            .any(|f| f.kind == Kind::SilentSession && f.subject.pod_label() == NEW)
     );
 }
 
@@ -500,13 +357,26 @@ fn lifecycle(changes: &[Change]) -> Vec<(String, String)> {
     changes
         .iter()
         .map(|c| match c {
-            Change::Opened(f) => (format!("opened {}", f.kind.as_str()), f.pod.clone()),
-            Change::Closed(f) => (format!("closed {}", f.kind.as_str()), f.pod.clone()),
+            Change::Opened(f) => (
+                format!("opened {}", f.kind.as_str()),
+                f.subject.pod_label().to_string(),
+            ),
+            Change::Closed(f) => (
+                format!("closed {}", f.kind.as_str()),
+                f.subject.pod_label().to_string(),
+            ),
             Change::SessionStarted { session, .. } => ("started".into(), session.pod.clone()),
             Change::SessionUpdate { state, .. } => (state.name().into(), String::new()),
             Change::SessionEnded { session } => (
                 format!("ended {}", session.end.as_ref().unwrap().outcome()),
                 session.pod.clone(),
+            ),
+            Change::HandoverStarted { handover } => {
+                ("handover started".into(), handover.to_pod.clone())
+            }
+            Change::Handover { handover } => (
+                format!("handover {}", handover.outcome.unwrap().as_str()),
+                handover.to_pod.clone(),
             ),
         })
         .collect()

@@ -1,0 +1,84 @@
+//! `bot_offline`: pods that should serve the bot but no live session for longer than the
+//! grace period.
+
+use chrono::TimeDelta;
+
+use super::secs;
+use crate::engine::findings::{Assertion, Key, Subject};
+use crate::engine::instances::bot_of;
+use crate::engine::{Engine, Kind};
+use crate::observation::Timestamp;
+
+impl Engine {
+    /// `bot_offline`: pods that should serve the bot but no live session.
+    pub(in crate::engine) fn evaluate_offline(&mut self, now: Timestamp) {
+        let grace = TimeDelta::seconds(self.cfg.offline_grace_secs as i64);
+        let mut bots: std::collections::BTreeMap<String, (Timestamp, String, Vec<String>)> =
+            Default::default();
+        // Bots with a live session are not offline: most ticks end here, without allocating.
+        let mut live_bots: Vec<&str> = Vec::new();
+        for s in self.sessions.values() {
+            if s.is_live(now) && !live_bots.contains(&s.bot.as_str()) {
+                live_bots.push(&s.bot);
+            }
+        }
+        for inst in self.instances.values() {
+            if !inst.is_wanted() || !(inst.has_logs || inst.bot.is_some()) {
+                continue;
+            }
+            let bot = bot_of(inst, &self.workload_bots, self.default_bot.as_deref());
+            if live_bots.contains(&bot) {
+                continue;
+            }
+            let bot = bot.to_string();
+            let started = inst
+                .created_at
+                .or(inst.running_since)
+                .unwrap_or(inst.first_seen);
+            let e = bots
+                .entry(bot)
+                .or_insert((started, inst.namespace.clone(), Vec::new()));
+            e.0 = e.0.min(started);
+            e.2.push(inst.pod.clone());
+        }
+        let mut keep = Vec::new();
+        for (bot, (started, namespace, pods)) in bots {
+            let last_live = self
+                .sessions
+                .values()
+                .filter(|s| s.bot == bot)
+                .filter_map(|s| s.live_until)
+                .max();
+            let since = last_live.map_or(started, |l| l.max(started));
+            if now - since < grace {
+                continue;
+            }
+            // The bot's pods of the first namespace seen (bot-wide when unknown).
+            let key = Key {
+                kind: Kind::BotOffline,
+                bot: bot.clone(),
+                subject: Subject::bot_in(&namespace),
+            };
+            keep.push(key.clone());
+            let explanation = format!(
+                "{bot} has running pods ({}) but no live gateway session for {}: the bot is offline.",
+                pods.join(", "),
+                secs((now - since).as_seconds_f64())
+            );
+            self.book
+                .assert(Assertion::new(key, since, explanation, vec![]));
+        }
+        for k in self.book.active_keys(Kind::BotOffline) {
+            if !keep.contains(&k) {
+                let at = self
+                    .sessions
+                    .values()
+                    .filter(|s| s.bot == k.bot && s.is_live(now))
+                    .map(|s| s.ready_at)
+                    .min()
+                    .unwrap_or(now);
+                self.book.close(&k, at, self.cfg.max_closed_findings);
+            }
+        }
+    }
+}

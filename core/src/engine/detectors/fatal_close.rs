@@ -1,0 +1,62 @@
+//! `fatal_close`: Discord refused the connection for good (bad token, sharding or intents).
+//! Opened by the fatal line, closed when a session of the bot is ready again or the pod is
+//! deleted.
+
+use crate::engine::findings::{Assertion, Evidence, Key, Subject};
+use crate::engine::state::PodKey;
+use crate::engine::{Engine, Kind};
+use crate::observation::Timestamp;
+
+impl Engine {
+    /// The pod `key` logged a fatal close of `bot`'s connection (`reason`, `code`).
+    pub(in crate::engine) fn assert_fatal_close(
+        &mut self,
+        key: &PodKey,
+        bot: &str,
+        at: Timestamp,
+        reason: &str,
+        code: Option<u16>,
+        evidence: Evidence,
+    ) {
+        let code_text = code
+            .map(|c| format!(" (close code {c})"))
+            .unwrap_or_default();
+        let inst = &self.instances[key];
+        let restarts = if inst.restarts > 0 {
+            format!("; the pod has restarted {} times", inst.restarts)
+        } else {
+            String::new()
+        };
+        let explanation = format!(
+            "Discord refused {bot}'s gateway connection from pod {}: {reason}{code_text}; \
+             retrying cannot help until the token or the intents in the Developer Portal are fixed{restarts}.",
+            key.1
+        );
+        // The pod, not a session: the refusal ends every session it had.
+        let key = Key {
+            kind: Kind::FatalClose,
+            bot: bot.to_string(),
+            subject: Subject::pod(&key.0, &key.1, None),
+        };
+        self.book
+            .assert(Assertion::new(key, at, explanation, vec![evidence]));
+    }
+
+    /// A session of `bot` is ready again: the refusals are over.
+    pub(in crate::engine) fn close_fatal_of_bot(&mut self, bot: &str, at: Timestamp) {
+        for k in self.book.active_keys(Kind::FatalClose) {
+            if k.bot == bot {
+                self.book.close(&k, at, self.cfg.max_closed_findings);
+            }
+        }
+    }
+
+    /// The pod `key` was deleted: its refusals are history.
+    pub(in crate::engine) fn close_fatal_of_pod(&mut self, key: &PodKey, at: Timestamp) {
+        for k in self.book.active_keys(Kind::FatalClose) {
+            if k.subject.is_pod(&key.0, &key.1) {
+                self.book.close(&k, at, self.cfg.max_closed_findings);
+            }
+        }
+    }
+}

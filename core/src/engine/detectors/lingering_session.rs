@@ -1,0 +1,63 @@
+//! `lingering_session`: a pod ended without a clean gateway close, so Discord keeps its
+//! session alive for `lingering_secs` more. Opened when the pod ends, closed when the window
+//! passes.
+
+use crate::engine::findings::{Assertion, Evidence, Key};
+use crate::engine::{Engine, Kind};
+use crate::observation::Timestamp;
+
+impl Engine {
+    /// Session `id` was live when its pod ended (`code`) without a clean close.
+    pub(in crate::engine) fn assert_lingering(
+        &mut self,
+        id: u64,
+        at: Timestamp,
+        code: Option<i32>,
+        source: &str,
+    ) {
+        let s = &self.sessions[&id];
+        let code_text = match code {
+            Some(c) => format!("exit code {c}{}", signal_name(c)),
+            None => "no exit code".to_string(),
+        };
+        let evidence = vec![Evidence {
+            at,
+            source: source.into(),
+            text: format!("pod {} container exited ({code_text})", s.pod),
+        }];
+        let explanation = format!(
+            "Pod {} ended ({code_text}) without closing its gateway session, so Discord \
+             keeps that session of {} alive for up to {} s and may keep routing events to it.",
+            s.pod, s.bot, self.cfg.lingering_secs
+        );
+        let key = Key::session(Kind::LingeringSession, s);
+        self.book
+            .assert(Assertion::new(key, at, explanation, evidence).about(id));
+    }
+
+    /// Closes the findings whose session stopped being live (the window passed).
+    pub(in crate::engine) fn expire_lingering(&mut self, now: Timestamp) {
+        for k in self.book.active_keys(Kind::LingeringSession) {
+            let until = self
+                .sessions
+                .values()
+                .filter(|s| s.bot == k.bot && k.subject.is_of(s))
+                .filter_map(|s| s.live_until)
+                .max();
+            match until {
+                Some(u) if u > now => {}
+                Some(u) => self.book.close(&k, u, self.cfg.max_closed_findings),
+                None => self.book.close(&k, now, self.cfg.max_closed_findings),
+            }
+        }
+    }
+}
+
+/// The signal an exit code means, for the explanation.
+fn signal_name(code: i32) -> &'static str {
+    match code {
+        137 => ", SIGKILL",
+        143 => ", SIGTERM not handled",
+        _ => "",
+    }
+}

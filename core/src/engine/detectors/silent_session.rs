@@ -1,0 +1,111 @@
+//! `silent_session`: a live session at risk (it started next to another one, its predecessor
+//! kept receiving, or an identify was unexplained) that gets no event for longer than the
+//! bot's learned rate allows. Also runs the silence loop that `quiet_session` shares.
+
+use chrono::TimeDelta;
+
+use super::{hms, secs};
+use crate::engine::findings::{Assertion, Key};
+use crate::engine::state::Risk;
+use crate::engine::{Engine, Kind};
+use crate::observation::Timestamp;
+
+impl Engine {
+    /// `silent_session` (at risk) and `quiet_session` (no risk factor) of every open session.
+    pub(in crate::engine) fn evaluate_silence(&mut self, now: Timestamp) {
+        let ids: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| s.is_open() && s.is_live(now))
+            .map(|s| s.id)
+            .collect();
+        for id in ids {
+            let s = &self.sessions[&id];
+            let since = s.quiet_since();
+            let silent_for = now - since;
+            let Some(b) = self.bots.get(&s.bot) else {
+                // No event ever seen for the bot: still judge at-risk sessions by the fallback.
+                if s.at_risk()
+                    && silent_for >= TimeDelta::seconds(self.cfg.silent_fallback_secs as i64)
+                {
+                    self.flag_silent(id, since, now, None);
+                }
+                continue;
+            };
+            if s.at_risk() {
+                if silent_for >= b.rate.silent_threshold(&self.cfg) {
+                    let interval = b.rate.expected_interval(&self.cfg);
+                    self.flag_silent(id, since, now, interval);
+                }
+            } else if s.inferred && s.events == 0 {
+                // Only a RESUME was seen: nothing to judge it by.
+            } else if let Some(th) = b.rate.quiet_threshold(&self.cfg)
+                && silent_for >= th
+            {
+                let interval = b.rate.expected_interval(&self.cfg).unwrap_or(0.0);
+                self.flag_quiet(id, since, silent_for, interval);
+            }
+        }
+    }
+
+    /// Opens (or refreshes) session `id`'s `silent_session`, silent since `since`.
+    pub(in crate::engine) fn flag_silent(
+        &mut self,
+        id: u64,
+        since: Timestamp,
+        now: Timestamp,
+        interval: Option<f64>,
+    ) {
+        let p = self.cfg.silent_false_alarm;
+        let s = self.sessions.get_mut(&id).expect("exists");
+        s.silent_since = Some(since);
+        let s = &self.sessions[&id];
+        let why: Vec<String> = s
+            .risks
+            .iter()
+            .map(|r| match r {
+                Risk::StartedDuringOverlap { other_pod } => {
+                    format!("pod {other_pod}'s session was still live when it connected")
+                }
+                Risk::PredecessorActive {
+                    other_pod, events, ..
+                } => {
+                    format!("pod {other_pod} kept receiving the bot's events ({events} since then)")
+                }
+                Risk::UnexplainedIdentify => {
+                    "Discord counted a session start around then that no log explains".into()
+                }
+            })
+            .collect();
+        let rate = match interval {
+            Some(i) => format!(
+                "at the bot's usual one event every {}, a healthy session stays this silent with probability under {p}",
+                secs(i)
+            ),
+            None => {
+                "the bot's event rate is not learned yet, so the fallback threshold applied".into()
+            }
+        };
+        let explanation = format!(
+            "Pod {} logged a gateway connection for {} at {} but has received no event for {} \
+             while {}; {rate}: it is connected but deaf.",
+            s.pod,
+            s.bot,
+            hms(s.ready_at),
+            secs((now - since).as_seconds_f64()),
+            why.join(" and "),
+        );
+        let key = Key::session(Kind::SilentSession, s);
+        let a = Assertion::new(key, since, explanation, s.evidence.clone()).about(id);
+        self.book.assert(a);
+    }
+
+    /// The session at `row` received an event, or session `id` ended: its silence is over.
+    pub(in crate::engine) fn end_silence(&mut self, id: u64, at: Timestamp) {
+        let s = &self.sessions[&id];
+        for kind in [Kind::SilentSession, Kind::QuietSession] {
+            let k = Key::session(kind, s);
+            self.book.close(&k, at, self.cfg.max_closed_findings);
+        }
+    }
+}
