@@ -402,3 +402,6 @@ impl Collector for EngineCollector {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
