@@ -105,3 +105,16 @@ fn exposition_of_every_example_is_pinned() {
     }
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
+
+/// A family added to `engine.rs` must show up in some golden file, so its values are pinned
+/// too (extend an example or [`render_self_metrics`] if none produces it).
+#[test]
+fn every_engine_family_is_in_a_golden_file() {
+    let all: String = EXAMPLES.iter().map(|&name| render_example(name)).collect();
+    let missing: Vec<String> = super::engine::FAMILIES
+        .iter()
+        .map(|f| f.desc().fq_name)
+        .filter(|name| !all.contains(&format!("# TYPE {name} ")))
+        .collect();
+    assert!(missing.is_empty(), "no example produces {missing:?}");
+}
