@@ -37,10 +37,7 @@ impl Shared {
     /// Showing the state of the trace pipeline that owns `traces`.
     pub fn with_traces(traces: TraceExport) -> Arc<Self> {
         let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
-        let metrics = Metrics::new(snapshot.clone());
-        metrics
-            .register(Box::new(traces.errors()))
-            .expect("unique metric names");
+        let metrics = Metrics::with_traces(snapshot.clone(), &traces);
         Arc::new(Self {
             metrics,
             snapshot,

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use prometheus::core::Collector;
 use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
+use super::traces::TraceExport;
 use dge_core::engine::Snapshot;
 
 mod engine;
@@ -24,8 +25,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers everything; engine series come from `snapshot` at each scrape.
+    /// Registers everything, with traces off (the export error counter stays 0); engine series
+    /// come from `snapshot` at each scrape.
     pub fn new(snapshot: Arc<RwLock<Arc<Snapshot>>>) -> Self {
+        Self::with_traces(snapshot, &TraceExport::default())
+    }
+
+    /// [`Metrics::new`], counting the export errors of the trace pipeline that owns `traces`.
+    pub fn with_traces(snapshot: Arc<RwLock<Arc<Snapshot>>>, traces: &TraceExport) -> Self {
         let registry = Registry::new();
         let log_lines = IntCounterVec::new(
             Opts::new(
@@ -67,6 +74,7 @@ impl Metrics {
             Box::new(source_up.clone()),
             Box::new(discord_requests.clone()),
             Box::new(build_info),
+            Box::new(traces.errors()),
             Box::new(engine::EngineCollector::new(snapshot)),
         ] {
             registry.register(c).expect("unique metric names");
