@@ -126,6 +126,18 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
         },
     },
     &Family::<2, Counter> {
+        name: "discord_gateway_handovers_total",
+        help: "Handovers (a new session of a bot and shard on another pod or run while the old one is live or just ended), by the outcome the engine decided.",
+        labels: ["bot", "outcome"],
+        samples: |snap, emit| {
+            for b in &snap.bots {
+                for (outcome, n) in &b.handovers {
+                    emit([&b.bot, outcome.as_str()], Counter(*n as f64));
+                }
+            }
+        },
+    },
+    &Family::<2, Counter> {
         name: "discord_gateway_findings_total",
         help: "Findings opened, by kind and bot.",
         labels: ["kind", "bot"],
