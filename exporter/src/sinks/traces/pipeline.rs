@@ -290,3 +290,23 @@ impl Traces {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each pipeline has its own state: nothing is process-wide.
+    #[test]
+    fn export_states_are_separate_values() {
+        let (a, b) = (TraceExport::default(), TraceExport::default());
+        a.errors().inc();
+        a.lock().failing = true;
+        assert_eq!((a.errors().get(), b.errors().get()), (1, 0));
+        assert!(a.status().failing && !b.status().failing);
+        // A clone is the same state (the batch thread's and /healthz's view).
+        let c = a.clone();
+        c.errors().inc();
+        assert_eq!(a.errors().get(), 2);
+        assert!(!b.status().enabled);
+    }
+}
