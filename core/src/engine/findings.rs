@@ -65,6 +65,7 @@ impl Subject {
         Subject::pod(&s.namespace, &s.pod, Some(s.shard))
     }
 
+    /// The namespace, `None` while unknown (or for a bot-wide subject without one).
     pub fn namespace(&self) -> Option<&str> {
         match self {
             Subject::Bot { namespace } | Subject::Pod { namespace, .. } => namespace.as_deref(),
@@ -79,6 +80,7 @@ impl Subject {
         }
     }
 
+    /// The shard, when the finding concerns one session.
     pub fn shard(&self) -> Option<u32> {
         match self {
             Subject::Bot { .. } => None,
@@ -169,6 +171,7 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// Its identity in the book (kind, bot, subject).
     pub fn key(&self) -> Key {
         Key {
             kind: self.kind,

@@ -44,6 +44,7 @@ pub enum HandoverOutcome {
 }
 
 impl HandoverOutcome {
+    /// The name in metrics, traces and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             HandoverOutcome::Clean => "clean",
@@ -74,6 +75,7 @@ pub enum HandoverKind {
 }
 
 impl HandoverKind {
+    /// The name in traces and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             HandoverKind::Overlap => "overlap",

@@ -18,6 +18,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The name in metrics, alerts and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",

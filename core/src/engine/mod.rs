@@ -101,6 +101,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine that knows nothing yet: its time starts with the first observation.
     pub fn new(cfg: EngineConfig) -> Self {
         Self {
             cfg,
@@ -131,6 +132,7 @@ impl Engine {
         self
     }
 
+    /// The thresholds it runs with.
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
     }
@@ -201,6 +203,7 @@ impl Engine {
         self.book.take_changes()
     }
 
+    /// The findings open now, in key order.
     pub fn active_findings(&self) -> impl Iterator<Item = &Finding> {
         self.book.active()
     }
@@ -217,14 +220,17 @@ impl Engine {
         v
     }
 
+    /// Every session still remembered (open, lingering, or ended and not yet forgotten), by id.
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values()
     }
 
+    /// Every pod (or named process) still remembered, by (namespace, pod).
     pub fn instances(&self) -> impl Iterator<Item = &Instance> {
         self.instances.values()
     }
 
+    /// Per-bot accounting (rate, identifies, close codes, overlaps), by bot.
     pub fn bots(&self) -> &BTreeMap<String, BotState> {
         &self.bots
     }
@@ -234,6 +240,7 @@ impl Engine {
         self.handovers.all()
     }
 
+    /// The bot's accounting, created on first mention.
     fn bot_state(&mut self, bot: &str) -> &mut BotState {
         if !self.bots.contains_key(bot) {
             self.bots.insert(bot.to_string(), BotState::default());

@@ -1,5 +1,5 @@
 //! The sink: engine changes become `gateway.session` spans (and their segments) with the
-//! observations' own times. Handover spans are in [`super::handovers`].
+//! observations' own times. Handover spans are in `handovers.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::SystemTime;
