@@ -25,9 +25,9 @@ use memchr::memchr_iter;
 
 pub use framing::{DEFAULT_MAX_LINE_BYTES, Frame, FramedLine, Framing, LineFramer};
 pub use profile::{
-    BUILTIN_PROFILES, CAPTURE_NAMES, CompiledProfile, Continuation, Fields, LIBRARY_PROFILES,
-    Literals, MatchScratch, Placement, Profile, ProfileError, ProfileSet, Rule, RuleMatch,
-    builtin_profile, compile_profile, compile_profile_with,
+    Builtins, CAPTURE_NAMES, CompiledProfile, Continuation, Fields, Literals, MatchScratch,
+    Placement, Profile, ProfileError, ProfileSet, Rule, RuleMatch, builtin_names, builtin_profile,
+    builtins, compile_profile, compile_profile_with, library_names,
 };
 pub use redact::{REDACTED, redact_tokens};
 pub use structured::{Format, StructuredFields};
