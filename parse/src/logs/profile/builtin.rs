@@ -33,6 +33,7 @@ pub enum BuiltinKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuiltinMeta {
+    /// What the file is: a library, a profile of others, or the common vars.
     pub kind: BuiltinKind,
     /// Place among the built-ins (lower first; ties by name): the order `parse --help`-style
     /// listings show and the matching order of [`LIBRARIES`].
