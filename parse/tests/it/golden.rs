@@ -245,6 +245,13 @@ fn golden_parse_output() {
             "profile {n} has no golden pair (tests/golden/{n}.log and .out)"
         );
     }
+    for other in files(&golden, "out")
+        .into_iter()
+        .chain(files(&golden, "sources"))
+    {
+        let stem = other.file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(names.contains(&stem), "{}: no {stem}.log", other.display());
+    }
     let libraries: Vec<&str> = reg.library_names().collect();
     let mut seen = BTreeSet::new();
     let mut stale = Vec::new();
@@ -263,8 +270,12 @@ fn golden_parse_output() {
         if update {
             std::fs::write(&out_path, &text).unwrap();
         } else {
-            let want = std::fs::read_to_string(&out_path)
-                .unwrap_or_else(|e| panic!("{}: {e}", out_path.display()));
+            let want = std::fs::read_to_string(&out_path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (UPDATE_GOLDEN=1 writes it; then read it)",
+                    out_path.display()
+                )
+            });
             if want != text {
                 let at = want
                     .lines()
