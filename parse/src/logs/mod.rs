@@ -2,7 +2,8 @@
 //!
 //! One [`LogStream`] per file or pod stream: its [`LineFramer`] turns physical lines into
 //! logical lines with a time (kubectl / CRI prefixes, CRI partial joining, ANSI stripping), its
-//! [`CompiledProfile`] (shared, `Arc`) turns them into [`SessionEvent`]s. Every physical line is
+//! [`CompiledProfile`] (shared, `Arc`) turns them into
+//! [`SessionEvent`](dge_core::observation::SessionEvent)s. Every physical line is
 //! counted exactly once as matched, ignored or malformed (the `outcome` label of
 //! `discord_gateway_exporter_log_lines_total`); nothing here panics on input or allocates for an
 //! ignored line once the stream's buffers have grown.

@@ -44,7 +44,7 @@ pub struct Counts {
     pub malformed: u64,
     /// Logical lines that lost bytes: joined CRI lines over the bound, and partial lines
     /// flushed at EOF without their end (not an outcome: those lines are counted above too,
-    /// except a partial flushed by [`LogStream::finish`], which has no physical line left).
+    /// except a partial flushed by [`LogStream::finish`](super::LogStream::finish), which has no physical line left).
     pub truncated: u64,
     /// CRI `P` lines (also counted in `ignored`).
     pub partial: u64,
@@ -73,7 +73,7 @@ impl Counts {
     }
 }
 
-/// How one line was classified, for `parse` (see [`LogStream::classify_line`]).
+/// How one line was classified, for `parse` (see [`LogStream::classify_line`](super::LogStream::classify_line)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classified {
     pub outcome: Outcome,

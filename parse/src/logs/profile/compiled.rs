@@ -385,7 +385,7 @@ impl CompiledProfile {
     }
 
     /// Match one line's text (already without container prefix and ANSI; not redacted: use
-    /// [`LogStream`](super::LogStream) for that). With the named captures.
+    /// [`LogStream`](crate::logs::LogStream) for that). With the named captures.
     pub fn match_text(&self, text: &[u8]) -> Option<RuleMatch<'_>> {
         let mut scratch = MatchScratch::default();
         if !self.prefilter(text, &mut scratch) {

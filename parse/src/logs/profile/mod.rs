@@ -1,4 +1,5 @@
-//! Rule profiles as data: which log lines mean which [`SessionEvent`].
+//! Rule profiles as data: which log lines mean which
+//! [`SessionEvent`](dge_core::observation::SessionEvent).
 //!
 //! A profile is a list of rules (TOML, see `parse/profiles/*.toml`):
 //!

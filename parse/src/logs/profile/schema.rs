@@ -59,7 +59,7 @@ pub struct Rule {
     pub literal: Literals,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
-    /// A [`SessionEvent::name`], or `ignore`.
+    /// A [`SessionEvent::name`](dge_core::observation::SessionEvent::name), or `ignore`.
     pub event: String,
     #[serde(default)]
     pub fields: Fields,
