@@ -54,8 +54,7 @@ pub fn parse(cfg: &Config, profile: &str, path: &Path, out: &mut dyn Write) -> R
             line.push_str(&format!(" ({note})"));
         }
         line.push('\n');
-        out.write_all(line.as_bytes())
-            .map_err(|e| Error::Other(e.to_string()))?;
+        out.write_all(line.as_bytes()).map_err(output)?;
     }
     let c = stream.counts();
     writeln!(
@@ -63,11 +62,18 @@ pub fn parse(cfg: &Config, profile: &str, path: &Path, out: &mut dyn Write) -> R
         "total: {} matched, {} ignored, {} malformed",
         c.matched, c.ignored, c.malformed
     )
-    .map_err(|e| Error::Other(e.to_string()))?;
+    .map_err(output)?;
     // Which libraries auto-detection settled on (multi-library profiles only).
     if let Some(families) = stream.detected() {
-        writeln!(out, "detected: {}", families.join(", "))
-            .map_err(|e| Error::Other(e.to_string()))?;
+        writeln!(out, "detected: {}", families.join(", ")).map_err(output)?;
     }
     Ok(())
+}
+
+/// Writing the classified lines failed (a closed pipe, a full disk).
+fn output(source: std::io::Error) -> Error {
+    Error::Write {
+        what: "output",
+        source,
+    }
 }

@@ -62,7 +62,7 @@ impl Daemon {
             traces: None,
         };
         tokio::spawn(task.run(rx, srx.clone()));
-        discord::spawn(&specs, &settings, tx, &shared, srx);
+        discord::spawn(&specs, &settings, tx, &shared.own, srx);
         Self {
             shared,
             shutdown: stx,
