@@ -5,7 +5,22 @@
 //! [`SourceContext`]: where observations go, when to stop, how to report health and where to
 //! count. A source's config type lives next to it (`files/config.rs`, `discord/config.rs`,
 //! `kubernetes/config.rs`); the root `Config` only gathers them. Nothing here reaches up into
-//! the sinks or the daemon (a unit test checks the `use` lines).
+//! the sinks, the daemon, the commands or the root config (a unit test below reads every file
+//! under `sources/` and fails if one does).
+//!
+//! Adding a source (say Docker/Compose logs):
+//!
+//! 1. `sources/docker/mod.rs` (+ `sources/docker/config.rs`): a config type with its own
+//!    `validate`, and a type implementing [`Source`] built from that config and, for a log
+//!    source, the shared [`LogSettings`]. It sends observations to `ctx.tx`, reports health
+//!    with `ctx.health(name)`, counts lines with `ctx.metrics`, fires `ctx.ready` once its
+//!    history is read back, and returns from its task after `ctx.shutdown`.
+//! 2. `sources/mod.rs`: `pub mod docker;`.
+//! 3. `config.rs`: the field gathered in `Config` (and its `Default`), its `validate` called
+//!    from `Config::validate`.
+//! 4. `cmd/run.rs`: one line in [`sources`](crate::cmd::run::sources).
+//!
+//! `exporter/tests/it/sources.rs` walks this with a test-only source.
 
 pub mod discord;
 pub mod files;
@@ -125,5 +140,52 @@ impl Running {
                 tracing::warn!(source = %name, "source did not stop in time");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The layering rule: sources depend on the observation model, `self_metrics`, `clock`
+    /// and `error` only. A source reaching into a sink, the daemon, a command or the root config
+    /// fails here, whether by a `use` line or a full path.
+    #[test]
+    fn no_source_reaches_up_into_sinks_daemon_commands_or_the_root_config() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sources");
+        let mut files = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).expect("readable sources dir") {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+        assert!(files.len() > 10, "found the source files: {files:?}");
+        // Built, not written out, so that this test does not find itself.
+        let forbidden: Vec<String> = ["crate", "dge"]
+            .iter()
+            .flat_map(|c| ["sinks", "daemon", "cmd", "config"].map(|m| format!("{c}::{m}")))
+            .collect();
+        let climb = "super::".repeat(3);
+        let mut offences = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).expect("readable");
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                // `super::` chains that climb out of `sources/` end at the crate root too.
+                let climbs = code.contains(&climb);
+                if climbs || forbidden.iter().any(|w| code.contains(w)) {
+                    offences.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            offences.is_empty(),
+            "sources must not depend on sinks, daemon, commands or the root config:\n{}",
+            offences.join("\n")
+        );
     }
 }
