@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-pub use crate::clock::Clock;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::sinks::http::{Shared, router};
 use crate::sinks::traces::TraceSink;

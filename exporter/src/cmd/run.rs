@@ -29,14 +29,15 @@ pub struct RunOptions {
 /// Every source the config turns on, in start order: the one list of `run`. A new source is
 /// its module under `sources/` and one line here (its config gathered in [`Config`]).
 pub fn sources(cfg: &Config, log: &LogSettings) -> Result<Vec<Box<dyn Source>>> {
-    let mut all: Vec<Option<Box<dyn Source>>> = Vec::new();
-    all.push(boxed(FilesSource::new(
-        &cfg.files,
-        cfg.positions_file.clone(),
-        log,
-    )?));
-    all.push(boxed(DiscordSource::new(&cfg.bots, &cfg.discord)));
-    all.push(boxed(KubernetesSource::new(cfg.kubernetes.as_ref(), log)?));
+    let all: Vec<Option<Box<dyn Source>>> = vec![
+        boxed(FilesSource::new(
+            &cfg.files,
+            cfg.positions_file.clone(),
+            log,
+        )?),
+        boxed(DiscordSource::new(&cfg.bots, &cfg.discord)),
+        boxed(KubernetesSource::new(cfg.kubernetes.as_ref(), log)?),
+    ];
     Ok(all.into_iter().flatten().collect())
 }
 

@@ -64,12 +64,7 @@ impl Health {
 }
 
 /// A source-health observation.
-pub fn observation(
-    at: Timestamp,
-    source: &str,
-    up: bool,
-    detail: impl Into<String>,
-) -> Observation {
+fn observation(at: Timestamp, source: &str, up: bool, detail: impl Into<String>) -> Observation {
     Observation {
         at,
         source: source.into(),

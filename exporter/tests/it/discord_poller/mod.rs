@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dge::daemon::{Clock, EngineTask};
+use dge::clock::Clock;
+use dge::daemon::EngineTask;
 use dge::sinks::http::Shared;
 use dge::sources::discord::{self, BotSpec, Endpointing, Policy, Settings, TokenSource};
 use dge_core::engine::{Engine, EngineConfig};
