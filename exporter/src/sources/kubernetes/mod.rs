@@ -40,8 +40,7 @@ pub use node::NodeLogs;
 pub use pods::{PodInfo, PodSet, PodSetStats, RunInfo};
 
 use crate::error::Result;
-use crate::self_metrics::SelfMetrics;
-use crate::sources::{Health, LogSettings, Source, SourceContext};
+use crate::sources::{LogSettings, Source, SourceContext};
 use dge_core::observation::Observation;
 use dge_parse::kube_json::PodAttribution;
 use dge_parse::logs::CompiledProfile;
@@ -116,12 +115,12 @@ enum Logs {
 }
 
 async fn run(s: Settings, mut ctx: SourceContext) {
-    let own: SelfMetrics = ctx.metrics.clone();
+    let own = ctx.metrics.clone();
     let tx = ctx.tx.clone();
     let metrics = KubeMetrics::new(&own);
     let started = tokio::time::Instant::now();
-    let mut pods_health: Health = ctx.health(SOURCE);
-    let mut logs_health: Health = ctx.health(LOGS_SOURCE);
+    let mut pods_health = ctx.health(SOURCE);
+    let mut logs_health = ctx.health(LOGS_SOURCE);
 
     let client = loop {
         match kube::Client::try_default().await {
