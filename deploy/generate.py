@@ -13,7 +13,7 @@ Output:
                                   labelled grafana_dashboard: "1" for Grafana's sidecar
 
 Needs PyYAML (python3 -m pip install -r deploy/requirements.txt). The Rust test
-exporter/tests/deploy.rs fails when the rendered output and alerts/ or dashboards/ differ.
+exporter/tests/it/deploy/ fails when the rendered output and alerts/ or dashboards/ differ.
 """
 
 import sys

@@ -1,10 +1,11 @@
 //! The Grafana dashboards: valid JSON, unique panel ids, a templated Prometheus data source
 //! used by every query, and every PromQL expression accepted by a real Prometheus
-//! (Debian package `prometheus`; a missing binary fails the test).
+//! (Debian package `prometheus`; a missing binary fails the test); every metric that a
+//! dashboard or an alert reads is one the exporter serves.
 
 use crate::support::prom;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -293,4 +294,103 @@ fn provisioning_files_point_at_the_dashboards_and_prometheus() {
     let datasource = std::fs::read_to_string(dir.join("datasource.yml")).expect("datasource.yml");
     assert!(datasource.contains("apiVersion: 1"), "datasource.yml");
     assert!(datasource.contains("type: prometheus"), "datasource.yml");
+}
+
+/// Metric names (no recording rules: those have colons) that a PromQL expression reads.
+fn metric_names(expr: &str) -> Vec<String> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|t| t.starts_with("discord_") && !t.contains(':'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every name the exporter serves, with a histogram's series suffixes: the `# TYPE` lines of
+/// `exporter/tests/golden/metrics/*.prom`, which a unit test pins to the real `/metrics`.
+fn served_metrics() -> BTreeSet<String> {
+    let dir = prom::repo_root().join("exporter/tests/golden/metrics");
+    let mut served = BTreeSet::new();
+    for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        let text = std::fs::read_to_string(e.expect("entry").path()).expect("golden file");
+        for line in text.lines() {
+            let mut words = line
+                .strip_prefix("# TYPE ")
+                .into_iter()
+                .flat_map(str::split_whitespace);
+            let (Some(name), Some(kind)) = (words.next(), words.next()) else {
+                continue;
+            };
+            served.insert(name.to_string());
+            if kind == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    served.insert(format!("{name}{suffix}"));
+                }
+            }
+        }
+    }
+    served
+}
+
+/// The `expr` of every alerting and recording rule in `alerts/*.rules.yml`, with where it is.
+fn rule_exprs() -> Vec<(String, String)> {
+    let dir = prom::repo_root().join("alerts");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        let path = e.expect("entry").path();
+        if !path.to_string_lossy().ends_with(".rules.yml") {
+            continue;
+        }
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).expect("rules file"))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for group in doc["groups"].as_sequence().into_iter().flatten() {
+            for rule in group["rules"].as_sequence().into_iter().flatten() {
+                let rule_name = rule["alert"].as_str().or(rule["record"].as_str());
+                out.push((
+                    format!("{} {}", name(&path), rule_name.unwrap_or("?")),
+                    rule["expr"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Metric names are a contract: a family renamed or dropped in the exporter fails here, not
+/// silently as an empty panel or an alert that can never fire.
+#[test]
+fn every_metric_a_dashboard_or_alert_reads_is_served() {
+    let served = served_metrics();
+    assert!(
+        served.contains("discord_gateway_session_live"),
+        "golden files: {served:?}"
+    );
+    let mut exprs = rule_exprs();
+    assert!(exprs.len() > 10, "only {} rules found", exprs.len());
+    for file in dashboard_files() {
+        let d = load(&file);
+        exprs.extend(queries(&file, &d).into_iter().map(|q| (q.at, q.expr)));
+    }
+    let mut unknown = Vec::new();
+    for (at, expr) in &exprs {
+        for m in metric_names(expr) {
+            if !served.contains(&m) {
+                unknown.push(format!("{at}: {m}"));
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "not served by the exporter (exporter/src/sinks/metrics/engine.rs):\n{}",
+        unknown.join("\n")
+    );
+}
+
+#[test]
+fn metric_names_skip_recording_rules_labels_and_strings() {
+    assert_eq!(
+        metric_names(
+            r#"sum by (bot) (rate(discord_gateway_session_events_total{job="discord-gateway-exporter"}[5m])) > bot:discord_session_start_limit_remaining:min"#
+        ),
+        ["discord_gateway_session_events_total"]
+    );
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Render a Grafana dashboard JSON of this repository to a PNG from real Prometheus data.
 
-This is not Grafana: it reads the dashboard JSON (panel types, titles, grid positions,
+A developer tool for the README's illustration, not part of the product. This is an
+approximation of Grafana, not Grafana: it reads the dashboard JSON (panel types, titles, grid positions,
 targets, legends, units, thresholds, overrides, value mappings, table transformations),
 runs every target's PromQL against a real Prometheus that scraped the exporter's demo, and
 draws each panel with matplotlib in a dark, Grafana-like theme.
@@ -11,11 +12,11 @@ By default it starts, on loopback only:
      alerts/*.rules.yml loaded so that the recording rules exist), and once it is ready
   2. `target/debug/discord-gateway-exporter demo --speed 1`,
 waits --duration seconds (300) so that the demo's incident is in the data, renders, and stops both
-processes by PID. See dashboards/preview/README.md.
+processes by PID. See tools/dashboard-preview/README.md.
 
-    python3 dashboards/preview/render.py                          # docs/images/overview.png
-    python3 dashboards/preview/render.py --with-bot               # + docs/images/bot.png
-    python3 dashboards/preview/render.py --prometheus http://127.0.0.1:9090 \
+    python3 tools/dashboard-preview/render.py                          # docs/images/overview.png
+    python3 tools/dashboard-preview/render.py --with-bot               # + docs/images/bot.png
+    python3 tools/dashboard-preview/render.py --prometheus http://127.0.0.1:9090 \
         --start 1700000000 --end 1700000210                       # re-render existing data
 
 Requires Python 3 and matplotlib (`pip install matplotlib`), `prometheus` on PATH.
@@ -932,7 +933,7 @@ def render(prom, dashboard_path, out_path, ctx, width):
             print(f"panel {p.get('id')} {p.get('title')!r}: {e}", file=sys.stderr)
             raise
     cv.text(SIDE_PX, cv.h - FOOTER_PX / 2,
-            f"Rendered by dashboards/preview/render.py from {os.path.relpath(dashboard_path, REPO)}"
+            f"Rendered by tools/dashboard-preview/render.py from {os.path.relpath(dashboard_path, REPO)}"
             " and real Prometheus data of the exporter's demo. Not a Grafana screenshot.",
             color=TEXT_DIM, fontsize=7.5, va="center", ha="left")
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
