@@ -11,8 +11,8 @@
 //! directory (the kubelet renames `0.log` to `0.log.<time>`) and finished first.
 //!
 //! - [`config`]: a `[[file]]` table.
-//! - [`follower`]: one path or glob followed ([`FileFollower`]); node mode reuses it.
-//! - [`source`]: the `[[file]]` source of `run` ([`FilesSource`]): the poll loop, counts,
+//! - `follower`: one path or glob followed ([`FileFollower`]); node mode reuses it.
+//! - `source`: the `[[file]]` source of `run` ([`FilesSource`]): the poll loop, counts,
 //!   health and the positions file.
 
 pub mod config;
