@@ -19,5 +19,13 @@ pub fn parse(cfg: &Config, profile: &str, path: &Path, out: &mut dyn Write) -> R
     } else {
         bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     }
-    write_parse_report(compiled, &bytes, out).map_err(|e| Error::Other(e.to_string()))
+    write_parse_report(compiled, &bytes, out).map_err(output)
+}
+
+/// Writing the classified lines failed (a closed pipe, a full disk).
+fn output(source: std::io::Error) -> Error {
+    Error::Write {
+        what: "output",
+        source,
+    }
 }

@@ -13,12 +13,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::metrics::Metrics;
+use crate::self_metrics::SelfMetrics;
 use dge_core::engine::Snapshot;
 
 /// State shared between the engine task and the HTTP handlers.
 pub struct Shared {
     pub snapshot: Arc<RwLock<Arc<Snapshot>>>,
     pub metrics: Metrics,
+    /// The exporter's own counters, shared with the sources.
+    pub own: SelfMetrics,
     /// Set once every source has started (and read back its history).
     pub ready: AtomicBool,
     /// Last health report per source: (up, detail).
@@ -28,8 +31,10 @@ pub struct Shared {
 impl Shared {
     pub fn new() -> Arc<Self> {
         let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
+        let own = SelfMetrics::new();
         Arc::new(Self {
-            metrics: Metrics::new(snapshot.clone()),
+            metrics: Metrics::new(&own, snapshot.clone()),
+            own,
             snapshot,
             ready: AtomicBool::new(false),
             sources: RwLock::new(BTreeMap::new()),
@@ -50,10 +55,7 @@ impl Shared {
 
     /// Records a source's health, for `/healthz` and `source_up`.
     pub fn set_source(&self, source: &str, up: bool, detail: &str) {
-        self.metrics
-            .source_up
-            .with_label_values(&[source])
-            .set(i64::from(up));
+        self.own.set_source_up(source, up);
         self.sources
             .write()
             .unwrap_or_else(|e| e.into_inner())
