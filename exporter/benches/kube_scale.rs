@@ -7,7 +7,7 @@
 //! `cargo bench --bench kube_scale [-- SECONDS [PODS [STREAMS [LINES_PER_SEC]]]]`
 //! (defaults 60, 1000, 200, 100). Prints a Markdown report.
 
-#[path = "../tests/it/support/fake_apiserver.rs"]
+#[path = "../tests/it/support/fake_apiserver/mod.rs"]
 mod fake_apiserver;
 
 use std::process::{Child, Command, Stdio};

@@ -1,5 +1,8 @@
 //! The TOML configuration, with `DGE_`-prefixed environment overrides (`DGE_LISTEN`,
 //! `DGE_ENGINE__LINGERING_SECS`, ...).
+//!
+//! The root [`Config`] only gathers: each source's section is declared (and checked) next to
+//! the source (`sources/*/config.rs`), the sinks' next to the sink.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +11,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::sources::LogSettings;
+use crate::sources::discord::config::{BotConfig, DiscordConfig, validate_bots};
+use crate::sources::files::FileSource;
 use crate::sources::kubernetes::KubernetesConfig;
 use dge_core::engine::EngineConfig;
 use dge_parse::kube_json::PodAttribution;
@@ -81,217 +87,81 @@ impl Default for Config {
     }
 }
 
-/// A bot whose token the exporter may use to ask Discord for its session start limit. The
-/// token comes from a file (a mounted Secret) or an environment variable, never from the
-/// config itself or a flag.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BotConfig {
-    /// The `bot` label (as the logs name the bot); default: the token's bot name on Discord.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// A file holding the token (`Bot ` prefix optional, surrounding whitespace ignored).
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-    /// An environment variable holding the token.
-    #[serde(default)]
-    pub token_env: Option<String>,
-}
-
-/// `[discord]`: where requests go and how often.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DiscordConfig {
-    /// `host:port` of a Discord stand-in or twilight's http-proxy; unset: discord.com.
-    pub proxy: Option<String>,
-    /// Speak plain HTTP to `proxy` (HTTPS otherwise).
-    pub use_http: bool,
-    /// Seconds between `GET /gateway/bot` polls (jittered by ±10%); at least 10.
-    pub poll_interval_secs: u64,
-    /// Bound on one call (waiting, request and body), in seconds.
-    pub request_timeout_secs: u64,
-    /// Longest wait between tries while Discord keeps failing, in seconds.
-    pub backoff_max_secs: u64,
-    /// Wait before trying a rejected (401/403) token again, in seconds; at least 3600.
-    pub rejected_retry_secs: u64,
-}
-
-/// Discord bans an IP after 10,000 invalid requests in 10 minutes: a rejected token is tried
-/// at most once an hour.
-pub const MIN_REJECTED_RETRY_SECS: u64 = 3600;
-/// The poll interval is never shorter than this.
-pub const MIN_POLL_INTERVAL_SECS: u64 = 10;
-
-impl Default for DiscordConfig {
-    fn default() -> Self {
-        Self {
-            proxy: None,
-            use_http: false,
-            poll_interval_secs: 60,
-            request_timeout_secs: 10,
-            backoff_max_secs: 900,
-            rejected_retry_secs: MIN_REJECTED_RETRY_SECS,
-        }
-    }
-}
-
-/// A followed log file (or glob of them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSource {
-    /// A path or glob (`/var/log/bots/*.log`); new matches are picked up.
-    pub path: String,
-    /// Pod (instance) name; default: from the file name or the kubelet path.
-    #[serde(default)]
-    pub pod: Option<String>,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub bot: Option<String>,
-    #[serde(default)]
-    pub profile: Option<String>,
-    /// `auto`, `kubectl`, `cri` or `plain`.
-    #[serde(default)]
-    pub framing: Option<String>,
-    /// Read an existing file from its start (true) or only what is appended (false).
-    #[serde(default = "yes")]
-    pub from_start: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
 impl Config {
     /// Loads `path` (when given) over the defaults, then the environment over both.
     pub fn load(path: Option<&Path>) -> Result<Self> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(p) = path {
             if !p.exists() {
-                return Err(Error::Config(format!("{}: no such file", p.display())));
+                return Err(Error::ConfigMissing { path: p.into() });
             }
             fig = fig.merge(Toml::file_exact(p));
         }
         let cfg: Config = fig
             .merge(Env::prefixed("DGE_").split("__"))
             .extract()
-            .map_err(|e| Error::Config(describe(e)))?;
+            .map_err(Error::config_file)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
-    /// Checks what serde cannot: listen address, rules that compile, sane numbers.
+    /// Checks what serde cannot: listen address, rules that compile, sane numbers; each
+    /// section through its own `validate`.
     pub fn validate(&self) -> Result<()> {
         self.listen
             .parse::<std::net::SocketAddr>()
-            .map_err(|e| Error::Config(format!("listen = {:?}: {e}", self.listen)))?;
+            .map_err(|source| Error::ListenAddr {
+                value: self.listen.clone(),
+                source,
+            })?;
         if self.tick_ms == 0 {
-            return Err(Error::Config("tick_ms must be at least 1".into()));
+            return Err(Error::invalid("tick_ms", "must be at least 1"));
         }
         if let Some(j) = &self.json_fields {
-            j.validate()
-                .map_err(|e| Error::Config(format!("json_fields: {e}")))?;
+            j.validate().map_err(|e| Error::invalid("json_fields", e))?;
         }
-        self.compile_profile(&self.profile)?;
+        let log = self.log_settings();
+        log.compile(&self.profile)?;
         for (bot, p) in &self.bot_profiles {
-            self.compile_profile(p)
-                .map_err(|e| Error::Config(format!("bot_profiles.{bot}: {e}")))?;
+            log.compile(p).map_err(|e| match e {
+                Error::Profile { source, .. } => Error::Profile {
+                    context: Some(format!("bot_profiles.{bot}")),
+                    source,
+                },
+                other => other,
+            })?;
         }
         for f in &self.files {
-            if let Some(p) = &f.profile {
-                self.compile_profile(p)?;
-            }
-            if let Some(fr) = &f.framing {
-                fr.parse::<dge_parse::logs::Framing>()
-                    .map_err(|e| Error::Config(format!("file {:?}: framing: {e}", f.path)))?;
-            }
-            glob::Pattern::new(&f.path)
-                .map_err(|e| Error::Config(format!("file {:?}: {e}", f.path)))?;
+            f.validate(&log)?;
         }
         if let Some(p) = &self.positions_file
             && p.is_dir()
         {
-            return Err(Error::Config(format!(
-                "positions_file {:?}: is a directory (name the file to keep the positions in)",
-                p.display().to_string()
-            )));
+            return Err(Error::invalid(
+                format!("positions_file {:?}", p.display().to_string()),
+                "is a directory (name the file to keep the positions in)",
+            ));
         }
         if let Some(k) = &self.kubernetes {
-            k.validate().map_err(Error::Config)?;
+            k.validate()?;
         }
         self.traces.validate()?;
-        self.validate_discord()
+        self.discord.validate()?;
+        validate_bots(&self.bots)
     }
 
-    /// `[[bot]]` and `[discord]`: one token source per bot, unique names, sane timing.
-    fn validate_discord(&self) -> Result<()> {
-        let d = &self.discord;
-        if d.poll_interval_secs < MIN_POLL_INTERVAL_SECS {
-            return Err(Error::Config(format!(
-                "discord.poll_interval_secs = {}: at least {MIN_POLL_INTERVAL_SECS}",
-                d.poll_interval_secs
-            )));
+    /// The settings every log source shares (profiles, rules, line bound, attribution).
+    pub fn log_settings(&self) -> LogSettings {
+        LogSettings {
+            profile: self.profile.clone(),
+            bot_profiles: self.bot_profiles.clone(),
+            rules: self.rules.clone(),
+            rule_placement: self.rule_placement,
+            json_fields: self.json_fields.clone(),
+            max_line_bytes: self.max_line_bytes,
+            default_bot: self.default_bot.clone(),
+            attribution: self.attribution.clone(),
         }
-        if !(1..=300).contains(&d.request_timeout_secs) {
-            return Err(Error::Config(format!(
-                "discord.request_timeout_secs = {}: between 1 and 300",
-                d.request_timeout_secs
-            )));
-        }
-        if d.rejected_retry_secs < MIN_REJECTED_RETRY_SECS {
-            return Err(Error::Config(format!(
-                "discord.rejected_retry_secs = {}: at least {MIN_REJECTED_RETRY_SECS} (Discord \
-                 bans an IP that sends too many invalid requests)",
-                d.rejected_retry_secs
-            )));
-        }
-        if let Some(p) = &d.proxy
-            && (p.contains("://") || p.contains('/') || p.trim().is_empty())
-        {
-            return Err(Error::Config(format!(
-                "discord.proxy = {p:?}: host:port only (use_http chooses http or https)"
-            )));
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for (i, b) in self.bots.iter().enumerate() {
-            let what = match &b.name {
-                Some(n) => format!("[[bot]] {n:?}"),
-                None => format!("[[bot]] #{}", i + 1),
-            };
-            match (&b.token_file, &b.token_env) {
-                (Some(_), Some(_)) => {
-                    return Err(Error::Config(format!(
-                        "{what}: token_file and token_env both set; choose one"
-                    )));
-                }
-                (None, None) => {
-                    return Err(Error::Config(format!(
-                        "{what}: needs token_file (a mounted Secret) or token_env"
-                    )));
-                }
-                (None, Some(v)) if v.is_empty() || v.contains('=') => {
-                    return Err(Error::Config(format!(
-                        "{what}: token_env must name an environment variable"
-                    )));
-                }
-                (None, Some(v)) if v.to_ascii_uppercase().starts_with("DGE_") => {
-                    return Err(Error::Config(format!(
-                        "{what}: token_env = {v:?}: DGE_ variables are read as configuration; \
-                         name the token's variable otherwise (DISCORD_TOKEN_...)"
-                    )));
-                }
-                _ => {}
-            }
-            if let Some(n) = &b.name {
-                if n.trim().is_empty() {
-                    return Err(Error::Config(format!("{what}: name is empty")));
-                }
-                if !names.insert(n.to_ascii_lowercase()) {
-                    return Err(Error::Config(format!("{what}: configured twice")));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The named profile with the user's rules added.
@@ -299,22 +169,12 @@ impl Config {
         &self,
         name: &str,
     ) -> Result<std::sync::Arc<dge_parse::logs::CompiledProfile>> {
-        dge_parse::logs::compile_profile_with(
-            name,
-            self.rules.iter().cloned(),
-            self.rule_placement,
-            self.json_fields.as_ref(),
-        )
-        .map_err(|e| Error::Config(e.to_string()))
+        self.log_settings().compile(name)
     }
 
     /// `profile` and the `[bot_profiles]`, compiled once: a stream asks for its bot's.
     pub fn profile_set(&self) -> Result<dge_parse::logs::ProfileSet> {
-        let mut set = dge_parse::logs::ProfileSet::new(self.compile_profile(&self.profile)?);
-        for (bot, p) in &self.bot_profiles {
-            set = set.with_bot(bot.clone(), self.compile_profile(p)?);
-        }
-        Ok(set)
+        self.log_settings().profile_set()
     }
 
     /// The profile of a followed file: its own `profile`, else its bot's, else `profile`.
@@ -322,45 +182,14 @@ impl Config {
         &self,
         spec: &FileSource,
     ) -> Result<std::sync::Arc<dge_parse::logs::CompiledProfile>> {
-        let bot = spec.bot.as_deref().or(self.default_bot.as_deref());
-        let name = spec
-            .profile
-            .as_deref()
-            .or_else(|| {
-                let b = bot?;
-                self.bot_profiles
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(b))
-                    .map(|(_, p)| p.as_str())
-            })
-            .unwrap_or(&self.profile);
-        self.compile_profile(name)
+        self.log_settings()
+            .profile_for(spec.profile.as_deref(), spec.bot.as_deref())
     }
 
     /// Where a config file was looked for, for messages.
     pub fn default_path() -> PathBuf {
         PathBuf::from("/etc/discord-gateway-exporter/exporter.toml")
     }
-}
-
-/// A figment error as one readable paragraph: what, where (key, file, line).
-fn describe(e: figment::Error) -> String {
-    e.into_iter()
-        .map(|e| {
-            let key = if e.path.is_empty() {
-                String::new()
-            } else {
-                format!("key `{}`: ", e.path.join("."))
-            };
-            let from = e
-                .metadata
-                .as_ref()
-                .map(|m| format!(" (from {})", m.name))
-                .unwrap_or_default();
-            format!("{key}{}{from}", e.kind)
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 #[cfg(test)]
@@ -371,7 +200,7 @@ mod discord_config_tests {
         let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::string(toml))
             .extract()
-            .map_err(|e| Error::Config(describe(e)))?;
+            .map_err(Error::config_file)?;
         cfg.validate()?;
         Ok(cfg)
     }

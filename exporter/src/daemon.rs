@@ -8,66 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use chrono::TimeDelta;
 use tokio::sync::{mpsc, watch};
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::sinks::http::{Shared, router};
 use crate::sinks::traces::TraceSink;
+use crate::sources::{self, Source};
 use dge_core::engine::{Change, Engine};
-use dge_core::observation::{Body, Observation, SourceHealth, Timestamp};
-
-/// Where "now" comes from: the wall clock, or simulated time that runs `speed` times faster
-/// until it has caught up with the wall clock, and then follows it. Starting the simulation in
-/// the past by exactly the lead it will gain keeps every exported timestamp at or before the
-/// real time (dashboards computing `time() - last_event` never see the future).
-#[derive(Debug, Clone, Copy)]
-pub enum Clock {
-    Real,
-    Simulated {
-        wall0: Instant,
-        sim0: Timestamp,
-        speed: f64,
-    },
-}
-
-impl Clock {
-    /// A simulated clock that runs `speed` times faster for `fast` simulated seconds, ending
-    /// at the real time, then in real time.
-    pub fn compressed(speed: f64, fast: f64) -> Self {
-        let lead = fast * (1.0 - 1.0 / speed).max(0.0);
-        Clock::Simulated {
-            wall0: Instant::now(),
-            sim0: chrono::Utc::now() - TimeDelta::milliseconds((lead * 1000.0) as i64),
-            speed,
-        }
-    }
-
-    pub fn now(&self) -> Timestamp {
-        match self {
-            Clock::Real => chrono::Utc::now(),
-            Clock::Simulated { wall0, sim0, speed } => {
-                let ms = wall0.elapsed().as_secs_f64() * speed * 1000.0;
-                (*sim0 + TimeDelta::milliseconds(ms as i64)).min(chrono::Utc::now())
-            }
-        }
-    }
-
-    /// How long to wait in real time until the clock reads `at`.
-    pub fn until(&self, at: Timestamp) -> Duration {
-        match self {
-            Clock::Real => {
-                Duration::from_secs_f64((at - chrono::Utc::now()).as_seconds_f64().max(0.0))
-            }
-            Clock::Simulated { wall0, sim0, speed } => {
-                // The later of: the fast clock reaching `at`, the wall clock reaching `at`.
-                let fast = (at - *sim0).as_seconds_f64() / speed - wall0.elapsed().as_secs_f64();
-                let real = (at - chrono::Utc::now()).as_seconds_f64();
-                Duration::from_secs_f64(fast.max(real).max(0.0))
-            }
-        }
-    }
-}
+use dge_core::observation::{Body, Observation};
 
 /// Shortest interval between two snapshots published for a batch of observations.
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
@@ -145,8 +94,10 @@ impl EngineTask {
             t.finish(self.engine.now().unwrap_or_else(|| self.clock.now()));
         }
         if let Some(w) = record.as_mut() {
-            w.flush()
-                .map_err(|e| Error::Other(format!("record: {e}")))?;
+            w.flush().map_err(|source| Error::Write {
+                what: "record",
+                source,
+            })?;
         }
         Ok(())
     }
@@ -228,27 +179,18 @@ pub fn log_change(c: &Change) {
     }
 }
 
-/// A source-health observation.
-pub fn health(at: Timestamp, source: &str, up: bool, detail: impl Into<String>) -> Observation {
-    Observation {
-        at,
-        source: source.into(),
-        body: Body::SourceHealth(SourceHealth {
-            source: source.to_string(),
-            up,
-            detail: detail.into(),
-        }),
-    }
-}
-
 /// Binds the HTTP server; returns the bound address (port 0 picks a free one).
 pub async fn bind(listen: &str) -> Result<tokio::net::TcpListener> {
-    let addr: SocketAddr = listen
-        .parse()
-        .map_err(|e| Error::Config(format!("listen {listen:?}: {e}")))?;
+    let addr: SocketAddr = listen.parse().map_err(|source| Error::ListenAddr {
+        value: listen.to_owned(),
+        source,
+    })?;
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| Error::Other(format!("cannot listen on {addr}: {e}")))
+        .map_err(|source| Error::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Serves the API until `shutdown` turns true.
@@ -262,7 +204,7 @@ pub async fn serve(
             let _ = shutdown.wait_for(|v| *v).await;
         })
         .await
-        .map_err(|e| Error::Other(format!("http server: {e}")))
+        .map_err(Error::Serve)
 }
 
 /// Turns SIGTERM or SIGINT into the shutdown signal.
@@ -291,4 +233,24 @@ pub fn shutdown_on_signals() -> (watch::Sender<bool>, watch::Receiver<bool>) {
 /// Marks the daemon ready (sources started and read back their history).
 pub fn set_ready(shared: &Shared) {
     shared.ready.store(true, Ordering::Release);
+}
+
+/// Starts `sources` into `tx` and marks the daemon ready once every one of them is; returns
+/// them running (the caller waits for them after shutdown). `run` and `demo` both start their
+/// sources here, so a new source needs nothing but its module and one registration line.
+pub fn start_sources(
+    list: Vec<Box<dyn Source>>,
+    tx: &mpsc::Sender<Observation>,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+) -> sources::Running {
+    let mut running = sources::start(list, tx, shutdown, &shared.own);
+    let ready = running.ready();
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        ready.await;
+        set_ready(&shared);
+        tracing::info!("sources started; ready");
+    });
+    running
 }

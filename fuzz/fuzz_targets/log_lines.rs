@@ -5,14 +5,15 @@
 
 use dge_core::observation::InstanceId;
 use dge_parse::lines::LineSplitter;
-use dge_parse::logs::{BUILTIN_PROFILES as PROFILES, Framing, LogStream, builtin_profile};
+use dge_parse::logs::{Framing, LogStream, builtin_names, builtin_profile};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let profile = builtin_profile(PROFILES[usize::from(sel) % PROFILES.len()]).unwrap();
+    let names = builtin_names();
+    let profile = builtin_profile(names[usize::from(sel) % names.len()]).unwrap();
     let framing = Framing::ALL[usize::from(sel >> 4) % Framing::ALL.len()];
     // Small bounds, so that the over-long paths run too.
     let max = 64 + usize::from(sel) * 8;

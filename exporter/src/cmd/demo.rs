@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::daemon::{self, Clock, EngineTask};
+use crate::daemon::{self, EngineTask};
 use crate::error::{Error, Result};
 use crate::sinks::http::Shared;
-use crate::sources::sim::player::{self, Converter};
+use crate::sources::Source;
+use crate::sources::sim::player::{self, Converter, SimSource};
 use crate::sources::sim::{scenarios, write_capture};
 use dge_core::engine::{Change, Engine};
-use dge_parse::logs::Outcome;
 
 /// Simulated seconds the story takes (the last scripted change, TallyBot's lingering session,
 /// ends at about +515 s); the clock runs `--speed` times faster until then, then in real time.
@@ -28,9 +29,10 @@ pub async fn demo(
     traces: Option<crate::sinks::traces::Traces>,
 ) -> Result<()> {
     if !(speed.is_finite() && speed > 0.0) {
-        return Err(Error::Config(format!(
-            "--speed {speed}: must be a positive number"
-        )));
+        return Err(Error::invalid(
+            format!("--speed {speed}"),
+            "must be a positive number",
+        ));
     }
     let cfg = Config::default();
     let shared = Shared::with_traces(
@@ -41,9 +43,10 @@ pub async fn demo(
     );
     let (_tx, shutdown) = daemon::shutdown_on_signals();
     let listener = daemon::bind(listen).await?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::Other(e.to_string()))?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: listen.to_owned(),
+        source,
+    })?;
     let clock = Clock::compressed(speed, STORY_SECS);
     let Clock::Simulated { sim0, .. } = clock else {
         unreachable!("compressed clocks are simulated")
@@ -61,14 +64,6 @@ pub async fn demo(
     let (tx, rx) = mpsc::channel(65_536);
     let profile = cfg.compile_profile("auto")?;
     let mut conv = Converter::new(profile);
-    let count = {
-        let shared = shared.clone();
-        move |o: Outcome| {
-            shared
-                .metrics
-                .count_lines(player::SOURCE_LOGS, o.as_str(), 1)
-        }
-    };
     for src in [
         player::SOURCE_LOGS,
         player::SOURCE_PODS,
@@ -84,7 +79,7 @@ pub async fn demo(
         .flat_map(|(at, a)| {
             out.clear();
             if let Some(o) = conv.convert(*at, a, &mut out) {
-                count(o);
+                shared.own.count_lines(player::SOURCE_LOGS, o, 1);
             }
             std::mem::take(&mut out)
         })
@@ -104,7 +99,6 @@ pub async fn demo(
         s.advance(sim0);
     }
     shared.publish(engine.snapshot());
-    daemon::set_ready(&shared);
 
     let task = EngineTask {
         engine,
@@ -116,18 +110,19 @@ pub async fn demo(
         traces: sink,
     };
     let engine_task = tokio::spawn(task.run(rx, shutdown.clone()));
-    tokio::spawn(player::play(
+    // The demo's one source, started like `run`'s; ready at once (its history is in already).
+    let fleet: Vec<Box<dyn Source>> = vec![Box::new(SimSource {
         story,
-        conv,
+        converter: conv,
         clock,
-        tx,
-        shutdown.clone(),
-        count,
-    ));
+    })];
+    let _running = daemon::start_sources(fleet, &tx, &shared, &shutdown);
+    drop(tx);
     daemon::serve(listener, shared, shutdown).await?;
-    engine_task
-        .await
-        .map_err(|e| Error::Other(format!("engine task: {e}")))??;
+    engine_task.await.map_err(|source| Error::Task {
+        what: "engine",
+        source,
+    })??;
     Ok(())
 }
 

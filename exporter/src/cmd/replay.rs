@@ -73,8 +73,10 @@ pub fn replay_with_traces(
     let files = input.reports();
     let findings = engine.all_findings();
     let write = |out: &mut dyn Write, s: &str| {
-        out.write_all(s.as_bytes())
-            .map_err(|e| Error::Other(format!("writing the report: {e}")))
+        out.write_all(s.as_bytes()).map_err(|source| Error::Write {
+            what: "writing the report",
+            source,
+        })
     };
     match format {
         Format::Json => {

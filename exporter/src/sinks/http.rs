@@ -14,12 +14,15 @@ use serde_json::json;
 
 use super::metrics::Metrics;
 use super::traces::TraceExport;
+use crate::self_metrics::SelfMetrics;
 use dge_core::engine::Snapshot;
 
 /// State shared between the engine task and the HTTP handlers.
 pub struct Shared {
     pub snapshot: Arc<RwLock<Arc<Snapshot>>>,
     pub metrics: Metrics,
+    /// The exporter's own counters, shared with the sources.
+    pub own: SelfMetrics,
     /// Set once every source has started (and read back its history).
     pub ready: AtomicBool,
     /// Last health report per source: (up, detail).
@@ -37,9 +40,10 @@ impl Shared {
     /// Showing the state of the trace pipeline that owns `traces`.
     pub fn with_traces(traces: TraceExport) -> Arc<Self> {
         let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
-        let metrics = Metrics::with_traces(snapshot.clone(), &traces);
+        let own = SelfMetrics::new();
         Arc::new(Self {
-            metrics,
+            metrics: Metrics::with_traces(&own, snapshot.clone(), &traces),
+            own,
             snapshot,
             ready: AtomicBool::new(false),
             sources: RwLock::new(BTreeMap::new()),
@@ -61,10 +65,7 @@ impl Shared {
 
     /// Records a source's health, for `/healthz` and `source_up`.
     pub fn set_source(&self, source: &str, up: bool, detail: &str) {
-        self.metrics
-            .source_up
-            .with_label_values(&[source])
-            .set(i64::from(up));
+        self.own.set_source_up(source, up);
         self.sources
             .write()
             .unwrap_or_else(|e| e.into_inner())

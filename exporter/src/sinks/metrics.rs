@@ -1,63 +1,39 @@
 //! Prometheus metrics: engine series rendered from the latest [`Snapshot`] at scrape time (so a
-//! scrape always sees one consistent state, like kube-state-metrics), plus the exporter's own
-//! counters. The engine's families are declared in `metrics/engine.rs`, one entry each.
+//! scrape always sees one consistent state, like kube-state-metrics), rendered with the
+//! exporter's own counters ([`SelfMetrics`]). The engine's families are declared in `metrics/engine.rs`, one entry each.
 
 use std::sync::{Arc, RwLock};
 
 use prometheus::core::Collector;
-use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use super::traces::TraceExport;
+use crate::self_metrics::SelfMetrics;
 use dge_core::engine::Snapshot;
 
 mod engine;
 mod family;
 
-/// The registry and the exporter's own metrics.
+/// The rendered registry: the exporter's own metrics ([`SelfMetrics`]), the build info, the
+/// trace export errors and the engine's series.
 pub struct Metrics {
     registry: Registry,
-    /// `discord_gateway_exporter_log_lines_total{source,outcome}`.
-    pub log_lines: IntCounterVec,
-    /// `discord_gateway_exporter_source_up{source}`.
-    pub source_up: IntGaugeVec,
-    /// `discord_gateway_exporter_discord_requests_total{bot,status}`.
-    pub discord_requests: IntCounterVec,
 }
 
 impl Metrics {
-    /// Registers everything, with traces off (the export error counter stays 0); engine series
-    /// come from `snapshot` at each scrape.
-    pub fn new(snapshot: Arc<RwLock<Arc<Snapshot>>>) -> Self {
-        Self::with_traces(snapshot, &TraceExport::default())
+    /// Registers the sink's families next to `own`, with traces off (the export error counter
+    /// stays 0); engine series come from `snapshot` at each scrape.
+    pub fn new(own: &SelfMetrics, snapshot: Arc<RwLock<Arc<Snapshot>>>) -> Self {
+        Self::with_traces(own, snapshot, &TraceExport::default())
     }
 
     /// [`Metrics::new`], counting the export errors of the trace pipeline that owns `traces`.
-    pub fn with_traces(snapshot: Arc<RwLock<Arc<Snapshot>>>, traces: &TraceExport) -> Self {
-        let registry = Registry::new();
-        let log_lines = IntCounterVec::new(
-            Opts::new(
-                "discord_gateway_exporter_log_lines_total",
-                "Log lines read, by source and outcome (matched a rule, ignored, malformed).",
-            ),
-            &["source", "outcome"],
-        )
-        .expect("valid metric");
-        let source_up = IntGaugeVec::new(
-            Opts::new(
-                "discord_gateway_exporter_source_up",
-                "Whether the source is currently working (1) or failing (0).",
-            ),
-            &["source"],
-        )
-        .expect("valid metric");
-        let discord_requests = IntCounterVec::new(
-            Opts::new(
-                "discord_gateway_exporter_discord_requests_total",
-                "Requests to the Discord API, by bot and HTTP status (or error class).",
-            ),
-            &["bot", "status"],
-        )
-        .expect("valid metric");
+    pub fn with_traces(
+        own: &SelfMetrics,
+        snapshot: Arc<RwLock<Arc<Snapshot>>>,
+        traces: &TraceExport,
+    ) -> Self {
+        let registry = own.registry().clone();
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "discord_gateway_exporter_build_info",
@@ -70,35 +46,13 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         for c in [
-            Box::new(log_lines.clone()) as Box<dyn Collector>,
-            Box::new(source_up.clone()),
-            Box::new(discord_requests.clone()),
-            Box::new(build_info),
+            Box::new(build_info) as Box<dyn Collector>,
             Box::new(traces.errors()),
             Box::new(engine::EngineCollector::new(snapshot)),
         ] {
             registry.register(c).expect("unique metric names");
         }
-        Self {
-            registry,
-            log_lines,
-            source_up,
-            discord_requests,
-        }
-    }
-
-    /// Adds a source's own metrics (the Kubernetes sources' stream and pod gauges).
-    pub fn register(&self, c: Box<dyn Collector>) -> prometheus::Result<()> {
-        self.registry.register(c)
-    }
-
-    /// Counts one line outcome of a source.
-    pub fn count_lines(&self, source: &str, outcome: &str, n: u64) {
-        if n > 0 {
-            self.log_lines
-                .with_label_values(&[source, outcome])
-                .inc_by(n);
-        }
+        Self { registry }
     }
 
     /// The Prometheus text exposition of everything.

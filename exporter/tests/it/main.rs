@@ -11,5 +11,6 @@ mod e2e_alerting;
 mod kubernetes;
 mod otlp;
 mod replay_examples;
+mod sources;
 mod support;
 mod tailing;

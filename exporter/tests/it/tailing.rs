@@ -10,8 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use dge::config::FileSource;
-use dge::sources::files::{FileFollower, PollStats, Position};
+use dge::sources::files::{FileFollower, FileSource, PollStats, Position};
 use dge_core::observation::{Body, Observation};
 use dge_parse::logs::builtin_profile;
 

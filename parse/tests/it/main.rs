@@ -1,4 +1,8 @@
 //! The parsing crate's integration tests, one binary: each module is one area.
 
+mod bad_input;
+mod framing;
+mod golden;
 mod kube_json;
-mod parse_profiles;
+mod profiles_api;
+mod support;

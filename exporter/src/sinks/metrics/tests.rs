@@ -9,6 +9,8 @@ use dge_parse::replay::{ReadOptions, open_paths};
 
 use super::Metrics;
 use crate::config::Config;
+use crate::self_metrics::SelfMetrics;
+use dge_parse::logs::Outcome;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -29,9 +31,10 @@ fn render_example(name: &str) -> String {
     engine_cfg.max_closed_findings = usize::MAX;
     let mut engine = Engine::new(engine_cfg).with_default_bot(cfg.default_bot.clone());
     engine.run_to_end(&mut input);
-    masked(&Metrics::new(Arc::new(RwLock::new(Arc::new(
-        engine.snapshot(),
-    )))))
+    masked(&Metrics::new(
+        &SelfMetrics::new(),
+        Arc::new(RwLock::new(Arc::new(engine.snapshot()))),
+    ))
 }
 
 /// The exposition with the version and the process-wide trace error counter masked.
@@ -66,11 +69,12 @@ fn golden(name: &str) -> PathBuf {
 
 /// The exporter's own metrics with one sample each, next to an empty engine snapshot.
 fn render_self_metrics() -> String {
-    let m = Metrics::new(Arc::default());
-    m.count_lines("kubernetes", "matched", 3);
-    m.count_lines("kubernetes", "malformed", 0);
-    m.source_up.with_label_values(&["kubernetes"]).set(1);
-    m.discord_requests
+    let own = SelfMetrics::new();
+    let m = Metrics::new(&own, Arc::default());
+    own.count_lines("kubernetes", Outcome::Matched, 3);
+    own.count_lines("kubernetes", Outcome::Malformed, 0);
+    own.set_source_up("kubernetes", true);
+    own.discord_requests
         .with_label_values(&["AgentBroker", "200"])
         .inc();
     masked(&m)

@@ -42,14 +42,16 @@ impl TracesConfig {
     /// Checks the protocol and the endpoint's shape.
     pub fn validate(&self) -> Result<()> {
         if let Some(p) = &self.protocol {
-            parse_protocol(p).map_err(|e| Error::Config(format!("traces.protocol: {e}")))?;
+            parse_protocol(p).map_err(|e| Error::invalid("traces.protocol", e))?;
         }
         if let Some(e) = &self.endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
-            return Err(Error::Config(format!(
-                "traces.endpoint = {e:?}: a URL (http://host:port)"
-            )));
+            return Err(Error::invalid_value(
+                "traces.endpoint",
+                format!("{e:?}"),
+                "a URL (http://host:port)",
+            ));
         }
         Ok(())
     }

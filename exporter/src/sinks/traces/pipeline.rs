@@ -171,8 +171,8 @@ impl Traces {
             .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
             .or_else(|| cfg.protocol.clone())
             .unwrap_or_else(|| "grpc".to_string());
-        let protocol = parse_protocol(&protocol_text)
-            .map_err(|e| Error::Config(format!("OTLP protocol {e}")))?;
+        let protocol =
+            parse_protocol(&protocol_text).map_err(|e| Error::invalid("OTLP protocol", e))?;
         // The variables win over the file; the exporter reads them itself.
         let endpoint = if env_endpoint {
             None
@@ -213,10 +213,10 @@ impl Traces {
                     b.build()
                 })
                 .join()
-                .map_err(|_| Error::Other("building the OTLP/HTTP exporter panicked".into()))?
+                .map_err(|_| Error::TraceExporterPanicked)?
             }
         }
-        .map_err(|e| Error::Config(format!("OTLP exporter: {e}")))?;
+        .map_err(Error::TraceExporter)?;
 
         // Resource: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (read by the SDK), else the
         // config's or our name.

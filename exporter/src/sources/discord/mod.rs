@@ -8,13 +8,14 @@
 //! - [`backoff`]: the pure schedule (interval, jitter, backoff, rejected-token hour).
 //! - [`api`]: the two calls, on twilight-http, each bounded by one timeout.
 //! - [`poller`]: one task per bot.
+//! - [`config`]: `[[bot]]` and `[discord]`.
 
 pub mod api;
 pub mod backoff;
+pub mod config;
 pub mod poller;
 pub mod token;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -25,8 +26,10 @@ pub use backoff::{Outcome, Policy, Schedule};
 pub use poller::BotPoller;
 pub use token::{Token, TokenSource};
 
-use crate::config::{BotConfig, Config};
-use crate::sinks::http::Shared;
+pub use config::{BotConfig, DiscordConfig};
+
+use crate::self_metrics::SelfMetrics;
+use crate::sources::{Source, SourceContext};
 use dge_core::observation::Observation;
 
 /// How the pollers talk to Discord and how often.
@@ -39,9 +42,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// From the validated config.
-    pub fn from_config(cfg: &Config) -> Self {
-        let d = &cfg.discord;
+    /// From the validated `[discord]`.
+    pub fn from_config(d: &DiscordConfig) -> Self {
         Self {
             policy: Policy {
                 interval: Duration::from_secs(d.poll_interval_secs),
@@ -85,7 +87,7 @@ pub fn spawn(
     bots: &[BotSpec],
     settings: &Settings,
     tx: mpsc::Sender<Observation>,
-    shared: &Arc<Shared>,
+    metrics: &SelfMetrics,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     bots.iter()
@@ -99,7 +101,7 @@ pub fn spawn(
                 token: b.token.clone(),
                 policy: settings.policy,
                 connect: move |t: &Token| TwilightApi::new(t, &to, timeout),
-                requests: shared.metrics.discord_requests.clone(),
+                requests: metrics.discord_requests.clone(),
                 tx: tx.clone(),
                 seed: None,
                 _api: std::marker::PhantomData,
@@ -112,6 +114,52 @@ pub fn spawn(
             tokio::spawn(poller.run(shutdown.clone()))
         })
         .collect()
+}
+
+/// The `[[bot]]` pollers as one source. Not part of readiness: Discord being down must not
+/// keep the exporter unready.
+pub struct DiscordSource {
+    bots: Vec<BotSpec>,
+    settings: Settings,
+}
+
+impl DiscordSource {
+    /// `None` without any `[[bot]]` (that view is off; every other detector works).
+    pub fn new(bots: &[BotConfig], discord: &DiscordConfig) -> Option<Self> {
+        if bots.is_empty() {
+            tracing::info!(
+                "no [[bot]] configured: Discord's own count (unattributed_identify, \
+                 start_limit_low) is off; every other detector works"
+            );
+            return None;
+        }
+        Some(Self {
+            bots: bots.iter().map(BotSpec::from_config).collect(),
+            settings: Settings::from_config(discord),
+        })
+    }
+}
+
+impl Source for DiscordSource {
+    fn name(&self) -> &str {
+        "discord"
+    }
+
+    fn spawn(self: Box<Self>, ctx: SourceContext) -> JoinHandle<()> {
+        // `ctx.ready` is dropped here: counted as ready at once.
+        let tasks = spawn(
+            &self.bots,
+            &self.settings,
+            ctx.tx,
+            &ctx.metrics,
+            ctx.shutdown,
+        );
+        tokio::spawn(async move {
+            for t in tasks {
+                let _ = t.await;
+            }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, watch};
 use super::api::{Api, Failure, GatewayBot, Identity};
 use super::backoff::{Outcome, Policy, Schedule};
 use super::token::{Token, TokenSource};
-use dge_core::observation::{Body, Observation, SourceHealth, StartLimit};
+use crate::sources::Health;
+use dge_core::observation::{Body, Observation, StartLimit};
 
 /// Everything one bot's poller needs. `connect` builds an [`Api`] for a token (a fresh one after
 /// a rejection or a rotation).
@@ -41,7 +42,6 @@ struct State<A> {
     /// The streak of failures was already logged at warn level.
     failure_logged: bool,
     mismatch_logged: bool,
-    last_health: Option<(bool, String)>,
 }
 
 impl<A, M> BotPoller<A, M>
@@ -83,8 +83,9 @@ where
             rejected_logged: None,
             failure_logged: false,
             mismatch_logged: false,
-            last_health: None,
         };
+        // The poller logs its failures itself (once per streak): the detail changes every try.
+        let mut health = Health::new(source.clone(), self.tx.clone()).quiet();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -93,10 +94,10 @@ where
                 Ok(t) => t,
                 Err(e) => {
                     let detail = format!("{e}; no request made until it can be read");
-                    if st.last_health.as_ref().is_none_or(|(_, d)| *d != detail) {
+                    if health.last().is_none_or(|(_, d)| d != detail) {
                         tracing::warn!(source = %source, "{detail}");
                     }
-                    if !self.health(&mut st, false, detail).await {
+                    if !health.report(false, detail).await {
                         return;
                     }
                     if self.wait(self.policy.interval, None, &mut shutdown).await {
@@ -198,7 +199,7 @@ where
                     )
                 }
             };
-            if !self.health(&mut st, up, detail).await {
+            if !health.report(up, detail).await {
                 return;
             }
             if self.wait(delay, watch_token.as_ref(), &mut shutdown).await {
@@ -257,29 +258,6 @@ where
             (Some(i), _) => format!("{every}; token of {:?} (id {})", i.name, i.id),
             (None, _) => every,
         }
-    }
-
-    /// Sends a health observation when it changed. False when the engine is gone.
-    async fn health(&self, st: &mut State<A>, up: bool, detail: String) -> bool {
-        if st
-            .last_health
-            .as_ref()
-            .is_some_and(|(u, d)| *u == up && *d == detail)
-        {
-            return true;
-        }
-        let source = self.source_name();
-        let o = Observation {
-            at: Utc::now(),
-            source: source.as_str().into(),
-            body: Body::SourceHealth(SourceHealth {
-                source,
-                up,
-                detail: detail.clone(),
-            }),
-        };
-        st.last_health = Some((up, detail));
-        self.tx.send(o).await.is_ok()
     }
 
     /// Sleeps `delay`; while `watch_token` is set, re-reads the token every poll interval and

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use dge_parse::kube_json::PodAttribution;
 
 /// Where the bots' logs come from.
@@ -71,47 +72,65 @@ impl Default for KubernetesConfig {
 impl KubernetesConfig {
     /// Checks what serde cannot (the node name is resolved at start, not here: `check-config`
     /// runs where the downward API does not).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         if self.max_log_streams == 0 {
-            return Err("kubernetes.max_log_streams must be at least 1".into());
+            return Err(Error::invalid(
+                "kubernetes.max_log_streams",
+                "must be at least 1",
+            ));
         }
         if self.poll_ms == 0 {
-            return Err("kubernetes.poll_ms must be at least 1".into());
+            return Err(Error::invalid("kubernetes.poll_ms", "must be at least 1"));
         }
         if i64::try_from(self.readback_lines).is_err() {
-            return Err("kubernetes.readback_lines is too large".into());
+            return Err(Error::invalid("kubernetes.readback_lines", "is too large"));
         }
         let mut seen = std::collections::BTreeSet::new();
         for ns in &self.namespaces {
             if ns.is_empty() || ns.contains('/') {
-                return Err(format!("kubernetes.namespaces: {ns:?} is not a namespace"));
+                return Err(Error::invalid(
+                    "kubernetes.namespaces",
+                    format!("{ns:?} is not a namespace"),
+                ));
             }
             if !seen.insert(ns) {
-                return Err(format!("kubernetes.namespaces: {ns:?} listed twice"));
+                return Err(Error::invalid(
+                    "kubernetes.namespaces",
+                    format!("{ns:?} listed twice"),
+                ));
             }
         }
         if let Some(s) = &self.label_selector
             && s.trim().is_empty()
         {
-            return Err("kubernetes.label_selector is empty (leave it unset for every pod)".into());
+            return Err(Error::invalid(
+                "kubernetes.label_selector",
+                "is empty (leave it unset for every pod)",
+            ));
         }
         if self.mode == Mode::Node && self.node_name.is_none() && self.node_name_env.is_empty() {
-            return Err("kubernetes: node mode needs node_name or node_name_env".into());
+            return Err(Error::invalid(
+                "kubernetes",
+                "node mode needs node_name or node_name_env",
+            ));
         }
         Ok(())
     }
 
     /// The node name in node mode: `node_name`, else the environment variable.
-    pub fn resolve_node_name(&self) -> Result<String, String> {
+    pub fn resolve_node_name(&self) -> Result<String> {
         if let Some(n) = self.node_name.as_ref().filter(|n| !n.is_empty()) {
             return Ok(n.clone());
         }
         match std::env::var(&self.node_name_env) {
             Ok(n) if !n.trim().is_empty() => Ok(n.trim().to_owned()),
-            _ => Err(format!(
-                "kubernetes: node mode needs this node's name: set node_name, or ${} (the \
-                 downward API's spec.nodeName)",
-                self.node_name_env
+            _ => Err(Error::invalid(
+                "kubernetes",
+                format!(
+                    "node mode needs this node's name: set node_name, or ${} (the downward \
+                     API's spec.nodeName)",
+                    self.node_name_env
+                ),
             )),
         }
     }
@@ -153,7 +172,7 @@ mod tests {
     fn bad_values_are_explained() {
         let bad = |s: &str| -> String {
             match toml::from_str::<KubernetesConfig>(s) {
-                Ok(c) => c.validate().unwrap_err(),
+                Ok(c) => c.validate().unwrap_err().to_string(),
                 Err(e) => e.to_string(),
             }
         };
@@ -177,6 +196,7 @@ mod tests {
             unset
                 .resolve_node_name()
                 .unwrap_err()
+                .to_string()
                 .contains("spec.nodeName")
         );
     }

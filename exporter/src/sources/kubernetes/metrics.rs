@@ -3,7 +3,7 @@
 use prometheus::core::Collector;
 use prometheus::{IntCounter, IntGauge, IntGaugeVec, Opts};
 
-use crate::sinks::http::Shared;
+use crate::self_metrics::SelfMetrics;
 
 /// Registered once per daemon (a second registration, e.g. a restarted source, reuses none of
 /// the registry: its values simply are not exported twice).
@@ -25,7 +25,8 @@ pub struct KubeMetrics {
 }
 
 impl KubeMetrics {
-    pub fn new(shared: &Shared) -> Self {
+    /// The gauges and counters, registered into `own` (once per process).
+    pub fn new(own: &SelfMetrics) -> Self {
         let m = Self {
             pods: IntGauge::with_opts(Opts::new(
                 "discord_gateway_exporter_kubernetes_pods",
@@ -74,7 +75,7 @@ impl KubeMetrics {
             Box::new(m.duplicates.clone()),
         ] {
             // Already registered (a second source in one process): keep the first.
-            let _ = shared.metrics.register(c);
+            let _ = own.register(c);
         }
         m
     }

@@ -30,7 +30,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use config::{KubernetesConfig, Mode};
@@ -39,13 +39,11 @@ pub use metrics::KubeMetrics;
 pub use node::NodeLogs;
 pub use pods::{PodInfo, PodSet, PodSetStats, RunInfo};
 
-use crate::config::Config;
-use crate::daemon;
-use crate::error::{Error, Result};
-use crate::sinks::http::Shared;
+use crate::error::Result;
+use crate::sources::{LogSettings, Source, SourceContext};
 use dge_core::observation::Observation;
 use dge_parse::kube_json::PodAttribution;
-use dge_parse::logs::{CompiledProfile, Outcome};
+use dge_parse::logs::CompiledProfile;
 
 /// The pod watch's source name (observations, `source_up`).
 pub const SOURCE: &str = "kubernetes";
@@ -57,14 +55,7 @@ const FORGET_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// Readiness does not wait longer than this for the first list and read-back.
 const READY_AT_MOST: Duration = Duration::from_secs(60);
 
-/// A started source: `ready` fires once the first list is done and the logs read back (or
-/// after a minute at most); `task` ends after shutdown (node mode saves its positions first).
-pub struct Started {
-    pub ready: oneshot::Receiver<()>,
-    pub task: JoinHandle<()>,
-}
-
-/// Everything the source task needs, resolved from the config.
+/// Everything the source task needs, resolved from `[kubernetes]` and the log settings.
 #[derive(Clone)]
 pub struct Settings {
     pub cfg: KubernetesConfig,
@@ -76,38 +67,45 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `None` without a `[kubernetes]` section.
-    pub fn from_config(cfg: &Config) -> Result<Option<Self>> {
-        let Some(k) = &cfg.kubernetes else {
-            return Ok(None);
-        };
+    /// Resolves the node name (node mode) and compiles the profile.
+    pub fn new(k: &KubernetesConfig, log: &LogSettings) -> Result<Self> {
         let node_name = match k.mode {
-            Mode::Node => Some(k.resolve_node_name().map_err(Error::Config)?),
+            Mode::Node => Some(k.resolve_node_name()?),
             Mode::Cluster => None,
         };
-        Ok(Some(Self {
+        Ok(Self {
             cfg: k.clone(),
-            attribution: k.attribution_or(&cfg.attribution).clone(),
-            profile: cfg.compile_profile(&cfg.profile)?,
-            max_line_bytes: cfg.max_line_bytes,
+            attribution: k.attribution_or(&log.attribution).clone(),
+            profile: log.compile(&log.profile)?,
+            max_line_bytes: log.max_line_bytes,
             node_name,
-        }))
+        })
     }
 }
 
-/// Starts the source (`None` without a `[kubernetes]` section).
-pub fn spawn(
-    cfg: &Config,
-    tx: mpsc::Sender<Observation>,
-    shared: &Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
-) -> Result<Option<Started>> {
-    let Some(settings) = Settings::from_config(cfg)? else {
-        return Ok(None);
-    };
-    let (ready_tx, ready) = oneshot::channel();
-    let task = tokio::spawn(run(settings, tx, shared.clone(), shutdown, ready_tx));
-    Ok(Some(Started { ready, task }))
+/// The pod watch and pod logs as one source: ready once the first list is done and the logs
+/// read back (or after a minute at most); its task ends after shutdown (node mode saves its
+/// positions first).
+pub struct KubernetesSource {
+    settings: Settings,
+}
+
+impl KubernetesSource {
+    /// `None` without a `[kubernetes]` section.
+    pub fn new(k: Option<&KubernetesConfig>, log: &LogSettings) -> Result<Option<Self>> {
+        k.map(|k| Settings::new(k, log).map(|settings| Self { settings }))
+            .transpose()
+    }
+}
+
+impl Source for KubernetesSource {
+    fn name(&self) -> &str {
+        SOURCE
+    }
+
+    fn spawn(self: Box<Self>, ctx: SourceContext) -> JoinHandle<()> {
+        tokio::spawn(run(self.settings, ctx))
+    }
 }
 
 /// Where the pod logs go.
@@ -116,48 +114,13 @@ enum Logs {
     Node(NodeLogs),
 }
 
-/// Health of one source, sent when it changes.
-struct Health {
-    source: &'static str,
-    last: Option<(bool, String)>,
-}
-
-impl Health {
-    fn new(source: &'static str) -> Self {
-        Self { source, last: None }
-    }
-
-    async fn report(&mut self, tx: &mpsc::Sender<Observation>, up: bool, detail: String) {
-        if self.last.as_ref() == Some(&(up, detail.clone())) {
-            return;
-        }
-        if !up {
-            tracing::warn!(source = self.source, %detail, "source down");
-        }
-        let _ = tx
-            .send(daemon::health(
-                chrono::Utc::now(),
-                self.source,
-                up,
-                detail.clone(),
-            ))
-            .await;
-        self.last = Some((up, detail));
-    }
-}
-
-async fn run(
-    s: Settings,
-    tx: mpsc::Sender<Observation>,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-    ready_tx: oneshot::Sender<()>,
-) {
-    let metrics = KubeMetrics::new(&shared);
-    let mut ready_tx = Some(ready_tx);
+async fn run(s: Settings, mut ctx: SourceContext) {
+    let own = ctx.metrics.clone();
+    let tx = ctx.tx.clone();
+    let metrics = KubeMetrics::new(&own);
     let started = tokio::time::Instant::now();
-    let mut pods_health = Health::new(SOURCE);
-    let mut logs_health = Health::new(LOGS_SOURCE);
+    let mut pods_health = ctx.health(SOURCE);
+    let mut logs_health = ctx.health(LOGS_SOURCE);
 
     let client = loop {
         match kube::Client::try_default().await {
@@ -165,19 +128,16 @@ async fn run(
             Err(e) => {
                 pods_health
                     .report(
-                        &tx,
                         false,
                         format!(
                             "no Kubernetes client (KUBECONFIG, ~/.kube/config or in-cluster): {e}"
                         ),
                     )
                     .await;
-                if let Some(r) = ready_tx.take() {
-                    let _ = r.send(());
-                }
+                ctx.ready.fire();
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(30)) => continue,
-                    _ = shutdown.changed() => return,
+                    _ = ctx.shutdown.changed() => return,
                 }
             }
         }
@@ -215,8 +175,8 @@ async fn run(
             Logs::Cluster(streams::Streams::new(
                 Arc::new(streams::Ctx {
                     client: client.clone(),
-                    tx: coalesce(tx.clone(), shutdown.clone()),
-                    shared: shared.clone(),
+                    tx: coalesce(tx.clone(), ctx.shutdown.clone()),
+                    own: own.clone(),
                     metrics: metrics.clone(),
                     profile: s.profile.clone(),
                     max_line_bytes: s.max_line_bytes,
@@ -225,7 +185,7 @@ async fn run(
                     max_streams: s.cfg.max_log_streams,
                     catching_up: catching_up.clone(),
                 }),
-                shutdown.clone(),
+                ctx.shutdown.clone(),
             ))
         }
         Mode::Node => Logs::Node(NodeLogs::new(
@@ -286,10 +246,12 @@ async fn run(
                 if let Logs::Node(n) = &mut logs {
                     let mut polled = Vec::new();
                     let p = tokio::task::block_in_place(|| n.poll(&mut polled));
-                    let m = &shared.metrics;
-                    m.count_lines(LOGS_SOURCE, Outcome::Matched.as_str(), p.stats.matched);
-                    m.count_lines(LOGS_SOURCE, Outcome::Ignored.as_str(), p.stats.ignored);
-                    m.count_lines(LOGS_SOURCE, Outcome::Malformed.as_str(), p.stats.malformed);
+                    own.count_outcomes(
+                        LOGS_SOURCE,
+                        p.stats.matched,
+                        p.stats.ignored,
+                        p.stats.malformed,
+                    );
                     for o in polled {
                         if tx.send(o).await.is_err() {
                             return;
@@ -305,7 +267,7 @@ async fn run(
                     } else {
                         p.stats.errors.join("; ")
                     };
-                    logs_health.report(&tx, up, detail).await;
+                    logs_health.report(up, detail).await;
                 }
                 if let Logs::Cluster(st) = &logs {
                     let c = st.counts();
@@ -316,7 +278,7 @@ async fn run(
                         "{} log stream(s) open (max {}), {} waiting for a slot, {} failing, {} idle",
                         c.active, st.max(), c.waiting, c.failing, c.idle
                     );
-                    logs_health.report(&tx, c.failing == 0, detail).await;
+                    logs_health.report(c.failing == 0, detail).await;
                 }
                 metrics.pods.set(set.len() as i64);
                 set.forget_deleted_before(chrono::Utc::now() - FORGET_AFTER);
@@ -325,19 +287,18 @@ async fn run(
                     None if !listing.is_empty() => (true, "listing pods".to_owned()),
                     None => (true, format!("{} pod(s) watched", set.len())),
                 };
-                pods_health.report(&tx, up, detail).await;
+                pods_health.report(up, detail).await;
                 let caught_up = match &logs {
                     Logs::Cluster(_) => catching_up.load(Ordering::Acquire) == 0,
                     Logs::Node(_) => polled_after_list,
                 };
-                if ready_tx.is_some()
+                if ctx.ready.pending()
                     && ((listing.is_empty() && caught_up) || started.elapsed() >= READY_AT_MOST)
-                    && let Some(r) = ready_tx.take()
                 {
-                    let _ = r.send(());
+                    ctx.ready.fire();
                 }
             }
-            _ = shutdown.changed() => break,
+            _ = ctx.shutdown.changed() => break,
         }
     }
     if let Logs::Node(n) = &mut logs {

@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use super::LOGS_SOURCE;
 use super::pods::PodInfo;
-use crate::config::FileSource;
-use crate::sources::files::{FileFollower, PollStats, Position};
+use crate::sources::files::{FileFollower, FileSource, PollStats, Position};
 use crate::sources::positions::{self, PositionsFile};
 use dge_core::observation::Observation;
 use dge_parse::logs::CompiledProfile;

@@ -31,7 +31,7 @@ use super::LOGS_SOURCE;
 use super::dedup::Dedup;
 use super::metrics::KubeMetrics;
 use super::pods::PodInfo;
-use crate::sinks::http::Shared;
+use crate::self_metrics::SelfMetrics;
 use dge_core::observation::{InstanceId, Observation};
 use dge_parse::lines::LineSplitter;
 use dge_parse::logs::{CompiledProfile, Framing, LogStream, Outcome};
@@ -59,7 +59,7 @@ enum State {
 pub struct Ctx {
     pub client: kube::Client,
     pub tx: mpsc::Sender<Observation>,
-    pub shared: Arc<Shared>,
+    pub own: SelfMetrics,
     pub metrics: KubeMetrics,
     pub profile: Arc<CompiledProfile>,
     pub max_line_bytes: usize,
@@ -492,9 +492,8 @@ impl Reader {
                 counts[i] += 1;
             }
         });
-        let m = &ctx.shared.metrics;
         for (o, n) in Outcome::ALL.iter().zip(counts) {
-            m.count_lines(LOGS_SOURCE, o.as_str(), n);
+            ctx.own.count_lines(LOGS_SOURCE, *o, n);
         }
         ctx.metrics.duplicates.inc_by(dedup.dropped() - before);
     }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::{Artifact, PodRef};
-use crate::daemon::Clock;
+use crate::clock::Clock;
+use crate::sources::{Source, SourceContext};
 use dge_core::observation::{InstanceId, Observation, Timestamp};
 use dge_parse::kube_json::{PodAttribution, PodTracker, read_json_capture};
 use dge_parse::logs::{CompiledProfile, Framing, LogStream, Outcome};
@@ -108,5 +110,37 @@ pub async fn play(
                 return;
             }
         }
+    }
+}
+
+/// The demo's simulated fleet as a source: plays the story on the clock, counting its log
+/// lines like a live log source would.
+pub struct SimSource {
+    pub story: Vec<(Timestamp, Artifact)>,
+    pub converter: Converter,
+    pub clock: Clock,
+}
+
+impl Source for SimSource {
+    fn name(&self) -> &str {
+        "demo"
+    }
+
+    fn spawn(self: Box<Self>, ctx: SourceContext) -> JoinHandle<()> {
+        let SourceContext {
+            tx,
+            shutdown,
+            metrics,
+            ..
+        } = ctx;
+        let count = move |o: Outcome| metrics.count_lines(SOURCE_LOGS, o, 1);
+        tokio::spawn(play(
+            self.story,
+            self.converter,
+            self.clock,
+            tx,
+            shutdown,
+            count,
+        ))
     }
 }

@@ -1,14 +1,4 @@
-//! Following log files: globs that pick up new files, rotation by rename, truncation
-//! (copytruncate), deleted and recreated files, symlinks (kubelet), bounded lines.
-//!
-//! Polling `stat` is deliberate: it works the same on every filesystem (including the overlay
-//! and network mounts where inotify misses writes) and costs one syscall per file per poll.
-//!
-//! Positions (opt-in: `positions_file`, node mode): [`FileFollower::positions`] says, per file, its identity and
-//! the offset after the last line handled whole (never inside a CRI `P` sequence);
-//! [`FileFollower::with_positions`] starts from them, so a restart neither re-reads nor skips
-//! lines. A file rotated while nobody read it is found again by its identity in the same
-//! directory (the kubelet renames `0.log` to `0.log.<time>`) and finished first.
+//! One `[[file]]` path or glob followed: [`FileFollower`].
 
 use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
@@ -20,7 +10,7 @@ use std::sync::Arc;
 use memchr::memchr_iter;
 use serde::{Deserialize, Serialize};
 
-use crate::config::FileSource;
+use super::config::FileSource;
 use dge_core::observation::{InstanceId, Observation};
 use dge_parse::lines::LineSplitter;
 use dge_parse::logs::{CompiledProfile, Framing, LogStream, Outcome};

@@ -1,0 +1,216 @@
+//! Matching one logical line: structured decoding, continuation, the prefilter, redaction,
+//! the rules, and the observation with its evidence.
+
+use super::stream::{Buffers, Meta};
+use super::structured::{self, Format};
+use super::{Classified, CompiledProfile, MAX_EVIDENCE_BYTES, Outcome, redact};
+use crate::logs::framing::FramedLine;
+use dge_core::observation::{Body, Observation, SessionObservation, Timestamp};
+
+/// What came of one logical line.
+pub(super) struct Done {
+    pub(super) outcome: Outcome,
+    /// The matched rule's family.
+    pub(super) group: Option<u8>,
+    /// A time read from the line's content (JSON / logfmt) for the framer's clock.
+    pub(super) new_time: Option<Timestamp>,
+}
+
+impl Done {
+    pub(super) fn ignored() -> Self {
+        Self {
+            outcome: Outcome::Ignored,
+            group: None,
+            new_time: None,
+        }
+    }
+}
+
+/// Matching one logical line, over the stream's parts.
+pub(super) struct Eval<'s, 'd> {
+    pub(super) profile: &'s CompiledProfile,
+    pub(super) meta: &'s Meta,
+    pub(super) bufs: &'s mut Buffers,
+    pub(super) last_malformed: &'s mut Option<&'static str>,
+    pub(super) mask: u64,
+    pub(super) detail: Option<&'d mut Classified>,
+}
+
+pub(super) fn note(detail: &mut Option<&mut Classified>, note: &'static str) {
+    if let Some(d) = detail.as_deref_mut() {
+        d.note = Some(note);
+    }
+}
+
+impl Eval<'_, '_> {
+    pub(super) fn line(self, line: FramedLine<'_>, out: &mut Vec<Observation>) -> Done {
+        let Eval {
+            profile,
+            meta,
+            bufs,
+            last_malformed,
+            mask,
+            mut detail,
+        } = self;
+        let raw = line.text;
+        // A tab-led line continues the message of the last line that was not one.
+        let cont = raw.first() == Some(&b'\t') && profile.continues(mask);
+        let mut fmt = if cont {
+            Format::Text
+        } else {
+            structured::line_format(raw, profile.format())
+        };
+        let mut at = line.at;
+        let mut new_time = None;
+        if fmt != Format::Text
+            && !line.own_time
+            && let Some(t) = structured::line_time(raw, fmt, profile.structured_fields())
+        {
+            at = Some(t);
+            new_time = Some(t);
+        }
+        if let Some(d) = detail.as_deref_mut() {
+            d.at = at;
+            d.truncated = line.truncated;
+        }
+        let Some(at) = at else {
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                note(&mut detail, "blank");
+                return Done::ignored();
+            }
+            *last_malformed = Some("no timestamp");
+            note(&mut detail, "no timestamp");
+            return Done {
+                outcome: Outcome::Malformed,
+                group: None,
+                new_time: None,
+            };
+        };
+        let ignored = |detail: &mut Option<&mut Classified>, why| {
+            note(detail, why);
+            Done {
+                new_time,
+                ..Done::ignored()
+            }
+        };
+        let Buffers {
+            scratch,
+            redacted,
+            work,
+            header,
+            header_ok,
+        } = bufs;
+        if !cont {
+            *header_ok = false;
+        }
+        // The hot path: a line without any rule's literal ends here, without allocating.
+        let (text, min_end): (&[u8], usize) = if cont {
+            if !*header_ok {
+                return ignored(&mut detail, "continuation");
+            }
+            work.clear();
+            work.extend_from_slice(header);
+            work.push(b'\n');
+            work.extend_from_slice(raw);
+            if !profile.prefilter(work, scratch) {
+                return ignored(&mut detail, "no literal");
+            }
+            (work.as_slice(), header.len() + 1)
+        } else {
+            if !profile.prefilter(raw, scratch) {
+                return ignored(&mut detail, "no literal");
+            }
+            let decoded = match fmt {
+                Format::Json => structured::render_json(raw, profile.structured_fields(), work),
+                Format::Logfmt => structured::render_logfmt(raw, profile.structured_fields(), work),
+                _ => false,
+            };
+            if decoded {
+                if !profile.prefilter(work, scratch) {
+                    return ignored(&mut detail, "no literal");
+                }
+                (work.as_slice(), 0)
+            } else {
+                // Not really JSON / logfmt after all: read as text.
+                fmt = Format::Text;
+                if profile.continues(mask) {
+                    header.clear();
+                    header.extend_from_slice(raw);
+                    *header_ok = true;
+                }
+                (raw, 0)
+            }
+        };
+        let _ = fmt;
+        let text: &[u8] = if redact::redact_into(text, redacted) {
+            redacted
+        } else {
+            text
+        };
+        let Some(m) = profile.match_in(text, scratch, true, detail.is_some(), mask, min_end) else {
+            return ignored(&mut detail, "no regex matched");
+        };
+        let bot = m.bot.or_else(|| meta.bot.clone());
+        if let Some(d) = detail.as_deref_mut() {
+            d.rule = Some(m.rule.to_owned());
+            d.event.clone_from(&m.event);
+            d.bot.clone_from(&bot);
+            d.shard = m.shard;
+            d.captures = m.captures;
+        }
+        let Some(event) = m.event else {
+            return ignored(&mut detail, "ignore rule");
+        };
+        out.push(Observation {
+            at,
+            source: meta.source.clone(),
+            body: Body::Session(SessionObservation {
+                bot,
+                instance: meta.instance.clone(),
+                shard: m.shard,
+                event,
+                line: Some(evidence(text)),
+            }),
+        });
+        Done {
+            outcome: Outcome::Matched,
+            group: m.group,
+            new_time,
+        }
+    }
+}
+
+/// The evidence text: lossy UTF-8, bounded.
+fn evidence(text: &[u8]) -> String {
+    let text = text.trim_ascii_end();
+    if text.len() <= MAX_EVIDENCE_BYTES {
+        // Valid UTF-8 (nearly every line) is checked much faster than the lossy path walks it.
+        return match std::str::from_utf8(text) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(text).into_owned(),
+        };
+    }
+    let mut cut = MAX_EVIDENCE_BYTES;
+    // Do not split a UTF-8 sequence: back up over continuation bytes.
+    while cut > 0 && (text[cut] & 0xc0) == 0x80 {
+        cut -= 1;
+    }
+    let mut s = String::from_utf8_lossy(&text[..cut]).into_owned();
+    s.push('…');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_is_bounded() {
+        let long = "é".repeat(MAX_EVIDENCE_BYTES);
+        let e = evidence(long.as_bytes());
+        assert!(e.len() <= MAX_EVIDENCE_BYTES + '…'.len_utf8());
+        assert!(e.ends_with('…'));
+        assert!(!e.contains('\u{fffd}'));
+        assert_eq!(evidence(b"ok \xff  "), "ok \u{fffd}");
+    }
+}

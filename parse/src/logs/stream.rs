@@ -1,0 +1,359 @@
+//! One file or pod stream: framing, the shared compiled profile, counts and library
+//! auto-detection.
+
+use std::sync::Arc;
+
+use super::eval::Eval;
+use super::framing::{DEFAULT_MAX_LINE_BYTES, Frame, Framing, LineFramer};
+use super::{Classified, CompiledProfile, Counts, MatchScratch, Outcome};
+use dge_core::observation::{InstanceId, Observation, Timestamp};
+
+/// Who the stream's observations are about.
+#[derive(Debug, Clone)]
+pub(super) struct Meta {
+    pub(super) instance: Arc<InstanceId>,
+    pub(super) source: Arc<str>,
+    pub(super) bot: Option<String>,
+}
+
+/// Auto-detection of the library families a stream shows: after [`DETECT_MATCHES`] matched
+/// lines (or [`DETECT_LINES`] lines with at least one match), only the rules of the families
+/// seen are tried (user rules always are).
+pub const DETECT_MATCHES: u32 = 50;
+/// See [`DETECT_MATCHES`].
+pub const DETECT_LINES: u32 = 5000;
+
+#[derive(Debug, Clone, Default)]
+struct Detect {
+    lines: u32,
+    matched: u32,
+    seen: u64,
+}
+
+/// Per-stream buffers that grow to the longest line once, then are reused.
+#[derive(Debug, Default)]
+pub(super) struct Buffers {
+    pub(super) scratch: MatchScratch,
+    pub(super) redacted: Vec<u8>,
+    /// A decoded structured line, or a continuation joined to its first line.
+    pub(super) work: Vec<u8>,
+    /// The first line of the current message (continuation), when it had a literal.
+    pub(super) header: Vec<u8>,
+    pub(super) header_ok: bool,
+}
+
+/// One file or pod stream: framer + compiled profile + instance.
+#[derive(Debug)]
+pub struct LogStream {
+    framer: LineFramer,
+    profile: Arc<CompiledProfile>,
+    meta: Meta,
+    counts: Counts,
+    /// Boxed: the stream stays small in the containers that hold many.
+    bufs: Box<Buffers>,
+    last_malformed: Option<&'static str>,
+    /// Families whose rules are tried (bit = group index).
+    mask: u64,
+    detect: Option<Detect>,
+    /// The families auto-detection settled on.
+    detected: Option<Vec<String>>,
+}
+
+impl LogStream {
+    pub fn new(
+        profile: Arc<CompiledProfile>,
+        framing: Framing,
+        instance: InstanceId,
+        source: String,
+    ) -> Self {
+        let detect = (profile.families().len() > 1).then(Detect::default);
+        Self {
+            framer: LineFramer::new(framing, DEFAULT_MAX_LINE_BYTES),
+            profile,
+            meta: Meta {
+                instance: Arc::new(instance),
+                source: source.into(),
+                bot: None,
+            },
+            counts: Counts::default(),
+            bufs: Box::default(),
+            last_malformed: None,
+            mask: u64::MAX,
+            detect,
+            detected: None,
+        }
+    }
+
+    /// Turn library auto-detection off (every rule of the profile stays on) or back on.
+    pub fn with_detection(mut self, on: bool) -> Self {
+        self.detect = (on && self.profile.families().len() > 1).then(Detect::default);
+        self
+    }
+
+    /// The library families auto-detection settled on; `None` while it is still looking (or
+    /// when the profile has one family).
+    pub fn detected(&self) -> Option<Vec<&str>> {
+        self.detected
+            .as_ref()
+            .map(|v| v.iter().map(String::as_str).collect())
+    }
+
+    /// The bot for lines that do not name one (config / `--bot`).
+    pub fn with_bot(mut self, bot: Option<String>) -> Self {
+        self.meta.bot = bot;
+        self
+    }
+
+    /// Bound on one logical line (default [`DEFAULT_MAX_LINE_BYTES`]). Call before the first
+    /// line: it resets the framer.
+    pub fn with_max_line_bytes(mut self, max: usize) -> Self {
+        self.framer = LineFramer::new(self.framer.framing(), max);
+        self
+    }
+
+    pub fn profile(&self) -> &Arc<CompiledProfile> {
+        &self.profile
+    }
+
+    pub fn instance(&self) -> &InstanceId {
+        &self.meta.instance
+    }
+
+    pub fn source(&self) -> &str {
+        &self.meta.source
+    }
+
+    pub fn bot(&self) -> Option<&str> {
+        self.meta.bot.as_deref()
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.framer.framing()
+    }
+
+    /// Matched / ignored / malformed / truncated so far.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// The reason of the last malformed line.
+    pub fn last_malformed_reason(&self) -> Option<&'static str> {
+        self.last_malformed
+    }
+
+    /// The time of the last line that had one (the stream's clock).
+    pub fn last_at(&self) -> Option<Timestamp> {
+        self.framer.last_at()
+    }
+
+    /// Whether a CRI partial (`P`) line is waiting for its end: the bytes read so far are not
+    /// all accounted for (a positions file must not move past the partial's start).
+    pub fn has_pending(&self) -> bool {
+        self.framer.has_pending()
+    }
+
+    /// Feed one raw line (no trailing newline; a trailing `\r` is dropped). Pushes 0..1
+    /// Observations and returns the line's outcome. A CRI `P` part is `Ignored` (counted in
+    /// `partial` too); the line that completes it carries the joined line's outcome.
+    pub fn push_line(&mut self, raw: &[u8], out: &mut Vec<Observation>) -> Outcome {
+        self.step(raw, out, None)
+    }
+
+    /// Like [`push_line`](Self::push_line), and say how the line was classified.
+    pub fn classify_line(&mut self, raw: &[u8], out: &mut Vec<Observation>) -> Classified {
+        let mut c = Classified::new(Outcome::Ignored);
+        c.outcome = self.step(raw, out, Some(&mut c));
+        c
+    }
+
+    /// At the end of the stream: a CRI partial line that never got its `F` is matched as it is
+    /// (counted as truncated, not as a physical line).
+    pub fn finish(&mut self, out: &mut Vec<Observation>) {
+        self.finish_inner(out, None);
+    }
+
+    /// Like [`finish`](Self::finish), and say how each flushed line was classified.
+    pub fn classify_finish(&mut self, out: &mut Vec<Observation>) -> Vec<Classified> {
+        let mut all = Vec::new();
+        self.finish_inner(out, Some(&mut all));
+        all
+    }
+
+    fn finish_inner(&mut self, out: &mut Vec<Observation>, mut all: Option<&mut Vec<Classified>>) {
+        loop {
+            let Self {
+                framer,
+                profile,
+                meta,
+                counts,
+                bufs,
+                last_malformed,
+                mask,
+                ..
+            } = self;
+            let Some(line) = framer.flush() else { break };
+            counts.truncated += 1;
+            let mut c = Classified::new(Outcome::Ignored);
+            let want = all.is_some();
+            let done = Eval {
+                profile,
+                meta,
+                bufs,
+                last_malformed,
+                mask: *mask,
+                detail: want.then_some(&mut c),
+            }
+            .line(line, out);
+            if let Some(at) = done.new_time {
+                self.framer.set_last_at(at);
+            }
+            if let Some(all) = all.as_deref_mut() {
+                c.outcome = done.outcome;
+                c.note = Some(c.note.unwrap_or("unterminated partial"));
+                all.push(c);
+            }
+        }
+    }
+
+    fn step(
+        &mut self,
+        raw: &[u8],
+        out: &mut Vec<Observation>,
+        detail: Option<&mut Classified>,
+    ) -> Outcome {
+        let Self {
+            framer,
+            profile,
+            meta,
+            counts,
+            bufs,
+            last_malformed,
+            mask,
+            ..
+        } = self;
+        let (outcome, group, new_time) = match framer.push(raw) {
+            Frame::Partial => {
+                counts.partial += 1;
+                if let Some(d) = detail {
+                    d.note = Some("partial");
+                }
+                (Outcome::Ignored, None, None)
+            }
+            Frame::Malformed(reason) => {
+                *last_malformed = Some(reason);
+                if let Some(d) = detail {
+                    d.note = Some(reason);
+                }
+                (Outcome::Malformed, None, None)
+            }
+            Frame::Line(line) => {
+                if line.truncated {
+                    counts.truncated += 1;
+                }
+                let done = Eval {
+                    profile,
+                    meta,
+                    bufs,
+                    last_malformed,
+                    mask: *mask,
+                    detail,
+                }
+                .line(line, out);
+                (done.outcome, done.group, done.new_time)
+            }
+        };
+        if let Some(at) = new_time {
+            self.framer.set_last_at(at);
+        }
+        self.counts.add(outcome);
+        if let Some(d) = &mut self.detect {
+            d.lines += 1;
+            if outcome == Outcome::Matched {
+                d.matched += 1;
+                if let Some(g) = group {
+                    d.seen |= 1 << g;
+                }
+            }
+            if d.matched >= DETECT_MATCHES || (d.lines >= DETECT_LINES && d.matched > 0) {
+                let seen = d.seen;
+                self.detect = None;
+                if seen != 0 {
+                    self.settle(seen);
+                }
+            }
+        }
+        outcome
+    }
+}
+
+impl LogStream {
+    /// Keep only the families in `seen`: the stream goes on with the narrowed profile (fewer
+    /// literals), or, when it cannot be had, with a mask over the whole one.
+    fn settle(&mut self, seen: u64) {
+        let families = self.profile.families();
+        self.detected = Some(
+            families
+                .iter()
+                .enumerate()
+                .filter(|(g, _)| seen & (1 << g) != 0)
+                .map(|(_, f)| f.clone())
+                .collect(),
+        );
+        match self.profile.narrowed(seen) {
+            Some(p) => {
+                self.profile = p;
+                self.mask = u64::MAX;
+                self.bufs.header_ok = false;
+            }
+            None => self.mask = seen,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::builtin_profile;
+
+    fn stream(profile: &str, framing: Framing) -> LogStream {
+        LogStream::new(
+            builtin_profile(profile).unwrap(),
+            framing,
+            InstanceId::pod("bots", "agentbroker-0"),
+            "test".into(),
+        )
+    }
+
+    #[test]
+    fn ignored_lines_do_not_grow_buffers() {
+        let mut s = stream("auto", Framing::Auto);
+        let mut out = Vec::new();
+        let line =
+            b"2026-04-19T04:12:05.201377Z  INFO openab::discord: registered global slash commands";
+        assert_eq!(s.push_line(line, &mut out), Outcome::Ignored);
+        assert!(s.bufs.redacted.capacity() == 0 && s.bufs.scratch == MatchScratch::default());
+        assert!(s.bufs.work.capacity() == 0 && s.bufs.header.capacity() == 0);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn display_of_classified() {
+        let mut s = stream("openab", Framing::Auto).with_bot(Some("fallback".into()));
+        let mut out = Vec::new();
+        let c = s.classify_line(
+            b"2026-04-19T04:12:04.912640Z  INFO openab::discord: discord bot connected user=AgentBroker",
+            &mut out,
+        );
+        assert_eq!(
+            c.to_string(),
+            "matched   openab.ready ready bot=AgentBroker at=2026-04-19T04:12:04.912640Z [bot=\"AgentBroker\"]"
+        );
+        let c = s.classify_line(b"garbage without time", &mut out);
+        assert_eq!(
+            c.outcome,
+            Outcome::Ignored,
+            "a later line has the previous line's time"
+        );
+        assert_eq!(c.note, Some("no literal"));
+    }
+}
