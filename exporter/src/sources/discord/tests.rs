@@ -1,6 +1,6 @@
 //! The poll loop on simulated time (tokio's paused clock) against a scripted Discord: the
 //! schedule, backoff, rejected-token hour, 429 waits, token rotation and bot isolation, with no
-//! network and no real waiting. The real HTTP path is tested in `tests/discord_poller.rs`.
+//! network and no real waiting. The real HTTP path is tested in `exporter/tests/it/discord_poller/`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
