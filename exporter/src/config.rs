@@ -2,7 +2,8 @@
 //! `DGE_ENGINE__LINGERING_SECS`, ...).
 //!
 //! The root [`Config`] only gathers: each source's section is declared (and checked) next to
-//! the source (`sources/*/config.rs`), the sinks' next to the sink.
+//! the source and gathered by the one list in `sources/mod.rs` ([`SourcesConfig`], flattened
+//! in here), the sinks' next to the sink.
 
 use std::path::{Path, PathBuf};
 
@@ -11,17 +12,18 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::sources::LogSettings;
-use crate::sources::discord::config::{BotConfig, DiscordConfig, validate_bots};
 use crate::sources::files::FileSource;
-use crate::sources::kubernetes::KubernetesConfig;
+use crate::sources::{LogSettings, SourcesConfig};
 use dge_core::engine::EngineConfig;
 use dge_parse::kube_json::PodAttribution;
 use dge_parse::logs::{Placement, Rule};
 
 /// The whole configuration.
+///
+/// Not `deny_unknown_fields` (serde cannot with `flatten`): [`Config::from_figment`] rejects
+/// unknown top-level keys itself; nested tables still deny their own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Config {
     /// Address the HTTP server listens on.
     pub listen: String,
@@ -36,12 +38,6 @@ pub struct Config {
     pub engine: EngineConfig,
     /// How a pod's labels name its bot.
     pub attribution: PodAttribution,
-    /// Log files to follow (`run`).
-    #[serde(rename = "file")]
-    pub files: Vec<FileSource>,
-    /// Where `run` keeps how far each `[[file]]` was read, so that a restart neither re-reads
-    /// nor skips lines; unset: every start reads as `from_start` says.
-    pub positions_file: Option<PathBuf>,
     /// Extra parsing rules, tried before or after the profile's own.
     #[serde(rename = "rule")]
     pub rules: Vec<Rule>,
@@ -52,15 +48,11 @@ pub struct Config {
     /// Keys of JSON / logfmt lines (time, level, message, target, ...) for the profiles that
     /// decode them; unset: the profile's own mapping.
     pub json_fields: Option<dge_parse::logs::StructuredFields>,
-    /// Bots whose session start limit is polled from Discord (`[[bot]]`).
-    #[serde(rename = "bot")]
-    pub bots: Vec<BotConfig>,
-    /// How Discord is reached and polled.
-    pub discord: DiscordConfig,
-    /// The live Kubernetes sources (pod watch, pod logs); absent: off.
-    pub kubernetes: Option<KubernetesConfig>,
     /// OTLP export of session traces (`OTEL_*` variables override it).
     pub traces: crate::sinks::traces::TracesConfig,
+    /// Every source's own keys (`[[file]]`, `[[bot]]`, `[kubernetes]`, ...).
+    #[serde(flatten)]
+    pub sources: SourcesConfig,
 }
 
 impl Default for Config {
@@ -73,16 +65,12 @@ impl Default for Config {
             max_line_bytes: 1 << 20,
             engine: EngineConfig::default(),
             attribution: PodAttribution::default(),
-            files: Vec::new(),
-            positions_file: None,
             rules: Vec::new(),
             rule_placement: Placement::After,
             bot_profiles: Default::default(),
             json_fields: None,
-            bots: Vec::new(),
-            discord: DiscordConfig::default(),
-            kubernetes: None,
             traces: crate::sinks::traces::TracesConfig::default(),
+            sources: SourcesConfig::default(),
         }
     }
 }
@@ -97,16 +85,36 @@ impl Config {
             }
             fig = fig.merge(Toml::file_exact(p));
         }
-        let cfg: Config = fig
-            .merge(Env::prefixed("DGE_").split("__"))
-            .extract()
-            .map_err(Error::config_file)?;
+        // `DGE_CONFIG` names the file (`run --config`): it is not a key of it.
+        Self::from_figment(&fig.merge(Env::prefixed("DGE_").ignore(&["config"]).split("__")))
+    }
+
+    /// Deserializes and validates merged providers. A top-level key no part of the config
+    /// owns is an error naming it and where it came from (file or `DGE_` variable).
+    pub fn from_figment(fig: &Figment) -> Result<Self> {
+        let known = top_level_keys();
+        let given: figment::value::Dict = fig.extract().map_err(Error::config_file)?;
+        if let Some(key) = given.keys().find(|k| !known.contains(k.as_str())) {
+            let expected = known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut e = figment::Error::from(figment::error::Kind::Message(format!(
+                "unknown field: found `{key}`, expected one of {expected}"
+            )));
+            e.path = vec![key.clone()];
+            e.metadata = fig.find_metadata(key).cloned();
+            return Err(Error::config_file(e));
+        }
+        SourcesConfig::extract_each(fig).map_err(Error::config_file)?;
+        let cfg: Config = fig.extract().map_err(Error::config_file)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Checks what serde cannot: listen address, rules that compile, sane numbers; each
-    /// section through its own `validate`.
+    /// section (each source's too) through its own `validate`.
     pub fn validate(&self) -> Result<()> {
         self.listen
             .parse::<std::net::SocketAddr>()
@@ -131,23 +139,8 @@ impl Config {
                 other => other,
             })?;
         }
-        for f in &self.files {
-            f.validate(&log)?;
-        }
-        if let Some(p) = &self.positions_file
-            && p.is_dir()
-        {
-            return Err(Error::invalid(
-                format!("positions_file {:?}", p.display().to_string()),
-                "is a directory (name the file to keep the positions in)",
-            ));
-        }
-        if let Some(k) = &self.kubernetes {
-            k.validate()?;
-        }
         self.traces.validate()?;
-        self.discord.validate()?;
-        validate_bots(&self.bots)
+        self.sources.validate(&log)
     }
 
     /// The settings every log source shares (profiles, rules, line bound, attribution).
@@ -192,17 +185,23 @@ impl Config {
     }
 }
 
+/// Every top-level key some part of the config owns: the keys the default serializes to (a
+/// section serializes each of its keys, `None` as `null`).
+fn top_level_keys() -> std::collections::BTreeSet<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect(),
+        other => unreachable!("the config serializes to a map: {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod discord_config_tests {
     use super::*;
 
     fn parse(toml: &str) -> Result<Config> {
-        let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::string(toml))
-            .extract()
-            .map_err(Error::config_file)?;
-        cfg.validate()?;
-        Ok(cfg)
+        Config::from_figment(
+            &Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml)),
+        )
     }
 
     fn err(toml: &str) -> String {
@@ -225,12 +224,13 @@ mod discord_config_tests {
             "#,
         )
         .unwrap();
-        assert_eq!(cfg.bots.len(), 2);
-        assert_eq!(cfg.bots[1].name, None);
-        assert_eq!(cfg.discord.poll_interval_secs, 30);
-        assert_eq!(cfg.discord.request_timeout_secs, 10);
-        assert_eq!(cfg.discord.rejected_retry_secs, 3600);
-        assert!(Config::default().bots.is_empty());
+        let d = &cfg.sources.discord;
+        assert_eq!(d.bots.len(), 2);
+        assert_eq!(d.bots[1].name, None);
+        assert_eq!(d.discord.poll_interval_secs, 30);
+        assert_eq!(d.discord.request_timeout_secs, 10);
+        assert_eq!(d.discord.rejected_retry_secs, 3600);
+        assert!(Config::default().sources.discord.bots.is_empty());
     }
 
     #[test]
@@ -253,5 +253,100 @@ mod discord_config_tests {
         assert!(scheme.contains("host:port only"), "{scheme}");
         let token = err("[[bot]]\nname = \"A\"\ntoken = \"abc\"");
         assert!(token.contains("unknown field"), "{token}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml: &str) -> Result<Config> {
+        Config::from_figment(
+            &Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml)),
+        )
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_is_named_with_where_it_came_from() {
+        let e = parse("listen = \"127.0.0.1:9464\"\nlisten_addr = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `listen_addr`: unknown field") && e.contains("TOML"),
+            "{e}"
+        );
+        // What is expected lists every section's keys too.
+        for k in ["`listen`", "`file`", "`positions_file`", "`bot`", "`kubernetes`"] {
+            assert!(e.contains(k), "{k} in {e}");
+        }
+        let from_env = Config::from_figment(
+            &Figment::from(Serialized::defaults(Config::default()))
+                .merge(Serialized::default("not_a_key", 1)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(from_env.contains("key `not_a_key`: unknown field"), "{from_env}");
+    }
+
+    #[test]
+    fn every_sections_keys_are_accepted_where_they_were() {
+        let cfg = parse(
+            r#"
+            positions_file = "/var/lib/dge/positions.json"
+            [[file]]
+            path = "/var/log/bots/*.log"
+            bot = "AgentBroker"
+            [[bot]]
+            name = "AgentBroker"
+            token_env = "DISCORD_TOKEN_AGENTBROKER"
+            [discord]
+            poll_interval_secs = 30
+            [kubernetes]
+            mode = "node"
+            node_name = "node-a"
+            "#,
+        )
+        .unwrap();
+        let s = &cfg.sources;
+        assert_eq!(s.files.files[0].bot.as_deref(), Some("AgentBroker"));
+        assert_eq!(
+            s.files.positions_file.as_deref(),
+            Some(Path::new("/var/lib/dge/positions.json"))
+        );
+        assert_eq!(s.discord.bots[0].name.as_deref(), Some("AgentBroker"));
+        assert_eq!(s.discord.discord.poll_interval_secs, 30);
+        let k = s.kubernetes.kubernetes.as_ref().unwrap();
+        assert_eq!(k.node_name.as_deref(), Some("node-a"));
+        // A config with none of them has no source.
+        let log = Config::default().log_settings();
+        assert!(Config::default().sources.build(&log).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_error_inside_a_section_keeps_its_key_path() {
+        let e = parse("[[file]]\npath = \"/x\"\n[[bot]]\nname = \"A\"\ntoken = \"abc\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `bot.0.token`: unknown field"), "{e}");
+        let e = parse("[kubernetes]\nmax_log_streams = \"many\"").unwrap_err().to_string();
+        assert!(e.contains("key `kubernetes.max_log_streams`"), "{e}");
+    }
+
+    /// The sections are flattened into the root: the default survives the trip through the
+    /// TOML a user would write.
+    #[test]
+    fn the_default_round_trips() {
+        let cfg = Config {
+            sources: SourcesConfig {
+                files: crate::sources::files::FilesSection {
+                    positions_file: Some("/p".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..Config::default()
+        };
+        let text = toml::to_string(&cfg).unwrap();
+        assert_eq!(parse(&text).unwrap(), cfg, "{text}");
     }
 }

@@ -9,7 +9,8 @@ use crate::error::Result;
 pub fn check(path: Option<&Path>) -> Result<String> {
     let cfg = Config::load(path)?;
     let profile = cfg.compile_profile(&cfg.profile)?;
-    let positions = match &cfg.positions_file {
+    let files = &cfg.sources.files;
+    let positions = match &files.positions_file {
         Some(p) => format!(" (positions in {})", p.display()),
         None => String::new(),
     };
@@ -19,7 +20,7 @@ pub fn check(path: Option<&Path>) -> Result<String> {
         cfg.profile,
         profile.rule_names().count(),
         cfg.rules.len(),
-        cfg.files.len(),
+        files.files.len(),
         cfg.default_bot.as_deref().unwrap_or("(none)")
     ))
 }

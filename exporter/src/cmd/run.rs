@@ -10,10 +10,6 @@ use crate::config::Config;
 use crate::daemon::{self, EngineTask};
 use crate::error::{Error, Result};
 use crate::sinks::http::Shared;
-use crate::sources::discord::DiscordSource;
-use crate::sources::files::FilesSource;
-use crate::sources::kubernetes::KubernetesSource;
-use crate::sources::{LogSettings, Source};
 use dge_core::engine::Engine;
 use dge_core::observation::Observation;
 
@@ -24,25 +20,6 @@ pub struct RunOptions {
     pub bot: Option<String>,
     /// Session traces (OTLP), when configured.
     pub traces: Option<crate::sinks::traces::Traces>,
-}
-
-/// Every source the config turns on, in start order: the one list of `run`. A new source is
-/// its module under `sources/` and one line here (its config gathered in [`Config`]).
-pub fn sources(cfg: &Config, log: &LogSettings) -> Result<Vec<Box<dyn Source>>> {
-    let all: Vec<Option<Box<dyn Source>>> = vec![
-        boxed(FilesSource::new(
-            &cfg.files,
-            cfg.positions_file.clone(),
-            log,
-        )?),
-        boxed(DiscordSource::new(&cfg.bots, &cfg.discord)),
-        boxed(KubernetesSource::new(cfg.kubernetes.as_ref(), log)?),
-    ];
-    Ok(all.into_iter().flatten().collect())
-}
-
-fn boxed<S: Source + 'static>(s: Option<S>) -> Option<Box<dyn Source>> {
-    s.map(|s| Box::new(s) as Box<dyn Source>)
 }
 
 /// Runs until SIGTERM/SIGINT.
@@ -64,7 +41,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let mut log = cfg.log_settings();
     log.default_bot = opts.bot.clone().or(log.default_bot);
     let (tx, rx) = mpsc::channel::<Observation>(16_384);
-    let running = daemon::start_sources(sources(&cfg, &log)?, &tx, &shared, &shutdown);
+    let running = daemon::start_sources(cfg.sources.build(&log)?, &tx, &shared, &shutdown);
     drop(tx);
 
     drop(startup_guard);

@@ -3,29 +3,41 @@
 //!
 //! Every source implements [`Source`] and is started the same way ([`start`]) with a
 //! [`SourceContext`]: where observations go, when to stop, how to report health and where to
-//! count. A source's config type lives next to it (`files/config.rs`, `discord/config.rs`,
-//! `kubernetes/config.rs`); the root `Config` only gathers them. Nothing here reaches up into
-//! the sinks, the daemon, the commands or the root config (a unit test below reads every file
-//! under `sources/` and fails if one does).
+//! count. Its config section (the TOML keys it owns) is one type next to it implementing
+//! [`SourceConfig`]; the [`registry!`] line below declares the module and gathers the section
+//! into [`SourcesConfig`], which the root `Config` flattens in and `run` builds from. Nothing
+//! here reaches up into the sinks, the daemon, the commands or the root config (a unit test
+//! below reads every file under `sources/` and fails if one does).
 //!
 //! Adding a source (say Docker/Compose logs):
 //!
-//! 1. `sources/docker/mod.rs` (+ `sources/docker/config.rs`): a config type with its own
-//!    `validate`, and a type implementing [`Source`] built from that config and, for a log
-//!    source, the shared [`LogSettings`]. It sends observations to `ctx.tx`, reports health
-//!    with `ctx.health(name)`, counts lines with `ctx.metrics`, fires `ctx.ready` once its
-//!    history is read back, and returns from its task after `ctx.shutdown`.
-//! 2. `sources/mod.rs`: `pub mod docker;`.
-//! 3. `config.rs`: the field gathered in `Config` (and its `Default`), its `validate` called
-//!    from `Config::validate`.
-//! 4. `cmd/run.rs`: one line in [`sources`](crate::cmd::run::sources).
+//! 1. `sources/docker/mod.rs` (+ `sources/docker/config.rs`, ...): a section type owning
+//!    exactly the source's top-level TOML keys (say `[docker]`), deriving `Debug, Clone,
+//!    Default, PartialEq, Serialize, Deserialize` with `#[serde(default)]` (not
+//!    `deny_unknown_fields`: it sees the whole root; its nested tables may deny) and
+//!    serializing every key in its `Default` (unknown top-level keys are told from known ones
+//!    by that), implementing [`SourceConfig`]: `validate` (what serde cannot check) and
+//!    `build` (`None` when not configured). And a type implementing [`Source`], which sends
+//!    observations to `ctx.tx`, reports health with `ctx.health(name)`, counts lines with
+//!    `ctx.metrics`, fires `ctx.ready` once its history is read back, and returns from its
+//!    task after `ctx.shutdown`.
+//! 2. `sources/mod.rs`: one line in the `registry!` below, `docker: docker::DockerSection,`.
 //!
-//! `exporter/tests/it/sources.rs` walks this with a test-only source.
+//! Nothing else: `Config` loading and `check-config` validate it, `run` starts it, in registry
+//! order. `exporter/tests/it/sources.rs` walks this with a test-only source gathered by the
+//! same macro ([`gather_sources!`](crate::gather_sources)).
 
-pub mod discord;
-pub mod files;
+#[macro_use]
+mod registry;
+
+// The one list of sources, in start order.
+registry! {
+    files: files::FilesSection,
+    discord: discord::DiscordSection,
+    kubernetes: kubernetes::KubernetesSection,
+}
+
 pub mod health;
-pub mod kubernetes;
 mod log_settings;
 pub mod positions;
 pub mod sim;
@@ -38,8 +50,22 @@ use tokio::task::JoinHandle;
 pub use health::Health;
 pub use log_settings::LogSettings;
 
+use crate::error::Result;
 use crate::self_metrics::SelfMetrics;
 use dge_core::observation::Observation;
+
+/// A source's config section: the top-level TOML keys it owns, checked and turned into the
+/// running source. Gathered into [`SourcesConfig`] by one line in [`registry!`].
+pub trait SourceConfig: Default + serde::Serialize + serde::de::DeserializeOwned {
+    /// Checks what serde cannot (values that cannot work, profiles that do not compile), for
+    /// `check-config` as for every start. Resolving what only exists where the daemon runs (a
+    /// node name, a token) waits for [`build`](Self::build).
+    fn validate(&self, log: &LogSettings) -> Result<()>;
+
+    /// The source this section turns on, or `None` when the section does not configure it.
+    fn build(&self, log: &LogSettings) -> Result<Option<Box<dyn Source>>>;
+}
+
 
 /// One kind of source (all `[[file]]`s, all `[[bot]]` pollers, `[kubernetes]`, ...): built from
 /// its own config, then handed to [`start`], which gives it a [`SourceContext`].

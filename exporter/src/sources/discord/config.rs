@@ -4,7 +4,33 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::DiscordSource;
 use crate::error::{Error, Result};
+use crate::sources::{LogSettings, Source, SourceConfig};
+
+/// The Discord source's keys: the bots polled, and how.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiscordSection {
+    /// Bots whose session start limit is polled from Discord (`[[bot]]`).
+    #[serde(rename = "bot")]
+    pub bots: Vec<BotConfig>,
+    /// How Discord is reached and polled.
+    pub discord: DiscordConfig,
+}
+
+impl SourceConfig for DiscordSection {
+    fn validate(&self, _: &LogSettings) -> Result<()> {
+        self.discord.validate()?;
+        validate_bots(&self.bots)
+    }
+
+    /// Tokens are read when each poller starts, not here.
+    fn build(&self, _: &LogSettings) -> Result<Option<Box<dyn Source>>> {
+        let s = DiscordSource::new(&self.bots, &self.discord);
+        Ok(s.map(|s| Box::new(s) as Box<dyn Source>))
+    }
+}
 
 /// A bot whose token the exporter may use to ask Discord for its session start limit. The
 /// token comes from a file (a mounted Secret) or an environment variable, never from the

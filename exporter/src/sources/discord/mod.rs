@@ -8,7 +8,7 @@
 //! - [`backoff`]: the pure schedule (interval, jitter, backoff, rejected-token hour).
 //! - [`api`]: the two calls, on twilight-http, each bounded by one timeout.
 //! - [`poller`]: one task per bot.
-//! - [`config`]: `[[bot]]` and `[discord]`.
+//! - [`config`]: its section, `[[bot]]` and `[discord]`.
 
 pub mod api;
 pub mod backoff;
@@ -26,7 +26,7 @@ pub use backoff::{Outcome, Policy, Schedule};
 pub use poller::BotPoller;
 pub use token::{Token, TokenSource};
 
-pub use config::{BotConfig, DiscordConfig};
+pub use config::{BotConfig, DiscordConfig, DiscordSection};
 
 use crate::self_metrics::SelfMetrics;
 use crate::sources::{Source, SourceContext};

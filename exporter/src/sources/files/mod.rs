@@ -10,7 +10,7 @@
 //! lines. A file rotated while nobody read it is found again by its identity in the same
 //! directory (the kubelet renames `0.log` to `0.log.<time>`) and finished first.
 //!
-//! - [`config`]: a `[[file]]` table.
+//! - [`config`]: its section (`[[file]]` tables, `positions_file`).
 //! - `follower`: one path or glob followed ([`FileFollower`]); node mode reuses it.
 //! - `source`: the `[[file]]` source of `run` ([`FilesSource`]): the poll loop, counts,
 //!   health and the positions file.
@@ -19,6 +19,6 @@ pub mod config;
 mod follower;
 mod source;
 
-pub use config::FileSource;
+pub use config::{FileSource, FilesSection};
 pub use follower::{FileFollower, PollStats, Position};
 pub use source::FilesSource;

@@ -4,8 +4,30 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::KubernetesSource;
 use crate::error::{Error, Result};
+use crate::sources::{LogSettings, Source, SourceConfig};
 use dge_parse::kube_json::PodAttribution;
+
+/// The Kubernetes source's key: `[kubernetes]`, absent: off.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KubernetesSection {
+    /// The live Kubernetes sources (pod watch, pod logs).
+    pub kubernetes: Option<KubernetesConfig>,
+}
+
+impl SourceConfig for KubernetesSection {
+    fn validate(&self, _: &LogSettings) -> Result<()> {
+        self.kubernetes.as_ref().map_or(Ok(()), KubernetesConfig::validate)
+    }
+
+    /// Node mode resolves this node's name here (it exists where the daemon runs only).
+    fn build(&self, log: &LogSettings) -> Result<Option<Box<dyn Source>>> {
+        let s = KubernetesSource::new(self.kubernetes.as_ref(), log)?;
+        Ok(s.map(|s| Box::new(s) as Box<dyn Source>))
+    }
+}
 
 /// Where the bots' logs come from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

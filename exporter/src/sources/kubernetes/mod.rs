@@ -33,7 +33,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use config::{KubernetesConfig, Mode};
+pub use config::{KubernetesConfig, KubernetesSection, Mode};
 pub use dedup::{Dedup, line_time};
 pub use metrics::KubeMetrics;
 pub use node::NodeLogs;
