@@ -276,7 +276,13 @@ mod tests {
             "{e}"
         );
         // What is expected lists every section's keys too.
-        for k in ["`listen`", "`file`", "`positions_file`", "`bot`", "`kubernetes`"] {
+        for k in [
+            "`listen`",
+            "`file`",
+            "`positions_file`",
+            "`bot`",
+            "`kubernetes`",
+        ] {
             assert!(e.contains(k), "{k} in {e}");
         }
         let from_env = Config::from_figment(
@@ -285,7 +291,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(from_env.contains("key `not_a_key`: unknown field"), "{from_env}");
+        assert!(
+            from_env.contains("key `not_a_key`: unknown field"),
+            "{from_env}"
+        );
     }
 
     #[test]
@@ -328,7 +337,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("key `bot.0.token`: unknown field"), "{e}");
-        let e = parse("[kubernetes]\nmax_log_streams = \"many\"").unwrap_err().to_string();
+        let e = parse("[kubernetes]\nmax_log_streams = \"many\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("key `kubernetes.max_log_streams`"), "{e}");
     }
 

@@ -34,8 +34,18 @@ fn per_bot_profiles_and_json_fields_in_the_config() {
     assert_eq!(set.for_bot(Some("Tally")).name(), "twilight");
     assert_eq!(set.for_bot(Some("Unknown")).name(), "auto");
     assert_eq!(set.for_bot(None).name(), "auto");
-    assert_eq!(cfg.file_profile(&cfg.sources.files.files[0]).unwrap().name(), "discordpy");
-    assert_eq!(cfg.file_profile(&cfg.sources.files.files[1]).unwrap().name(), "auto");
+    assert_eq!(
+        cfg.file_profile(&cfg.sources.files.files[0])
+            .unwrap()
+            .name(),
+        "discordpy"
+    );
+    assert_eq!(
+        cfg.file_profile(&cfg.sources.files.files[1])
+            .unwrap()
+            .name(),
+        "auto"
+    );
     // The mapping reaches the profiles that decode structured lines.
     let auto = set.for_bot(None);
     assert_eq!(auto.structured_fields().time, vec!["when".to_owned()]);

@@ -19,7 +19,9 @@ pub struct KubernetesSection {
 
 impl SourceConfig for KubernetesSection {
     fn validate(&self, _: &LogSettings) -> Result<()> {
-        self.kubernetes.as_ref().map_or(Ok(()), KubernetesConfig::validate)
+        self.kubernetes
+            .as_ref()
+            .map_or(Ok(()), KubernetesConfig::validate)
     }
 
     /// Node mode resolves this node's name here (it exists where the daemon runs only).
