@@ -376,8 +376,33 @@ fn check_config_explains_what_is_wrong_and_where() {
         err.contains("positions_file") && err.contains("directory"),
         "{err}"
     );
-    std::fs::write(&bad, "[[file]]\npath = \"/var/log/*.log\"\n").unwrap();
+    // A key no part of the config owns is named, whether from the file or a `DGE_` variable.
+    std::fs::write(&bad, "listen_addr = \"127.0.0.1:9464\"\n").unwrap();
     let out = exporter::run(&["check-config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("key `listen_addr`: unknown field") && err.contains("TOML file"),
+        "{err}"
+    );
+    let out = std::process::Command::new(exporter::BIN)
+        .arg("check-config")
+        .env("DGE_LISTEN_ADDR", "127.0.0.1:9464")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("key `listen_addr`: unknown field") && err.contains("DGE_"),
+        "{err}"
+    );
+    // `DGE_CONFIG` names the file (`run --config`); it is no key of the config.
+    std::fs::write(&bad, "[[file]]\npath = \"/var/log/*.log\"\n").unwrap();
+    let out = std::process::Command::new(exporter::BIN)
+        .args(["check-config", bad.to_str().unwrap()])
+        .env("DGE_CONFIG", &bad)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
