@@ -107,7 +107,9 @@ impl Config {
             e.metadata = fig.find_metadata(key).cloned();
             return Err(Error::config_file(e));
         }
-        SourcesConfig::extract_each(fig).map_err(Error::config_file)?;
+        // The sections alone first: an error inside one keeps its key path and origin, which
+        // serde's `flatten` drops from the whole config's error.
+        SourcesConfig::extract_each(fig)?;
         let cfg: Config = fig.extract().map_err(Error::config_file)?;
         cfg.validate()?;
         Ok(cfg)

@@ -41,6 +41,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let mut log = cfg.log_settings();
     log.default_bot = opts.bot.clone().or(log.default_bot);
     let (tx, rx) = mpsc::channel::<Observation>(16_384);
+    // Every source the config turns on, in the order of `registry!` (`sources/mod.rs`).
     let running = daemon::start_sources(cfg.sources.build(&log)?, &tx, &shared, &shutdown);
     drop(tx);
 

@@ -4,24 +4,24 @@
 //! Every source implements [`Source`] and is started the same way ([`start`]) with a
 //! [`SourceContext`]: where observations go, when to stop, how to report health and where to
 //! count. Its config section (the TOML keys it owns) is one type next to it implementing
-//! [`SourceConfig`]; the [`registry!`] line below declares the module and gathers the section
+//! [`SourceConfig`]; its line in `registry!` below declares the module and gathers the section
 //! into [`SourcesConfig`], which the root `Config` flattens in and `run` builds from. Nothing
 //! here reaches up into the sinks, the daemon, the commands or the root config (a unit test
 //! below reads every file under `sources/` and fails if one does).
 //!
 //! Adding a source (say Docker/Compose logs):
 //!
-//! 1. `sources/docker/mod.rs` (+ `sources/docker/config.rs`, ...): a section type owning
-//!    exactly the source's top-level TOML keys (say `[docker]`), deriving `Debug, Clone,
-//!    Default, PartialEq, Serialize, Deserialize` with `#[serde(default)]` (not
-//!    `deny_unknown_fields`: it sees the whole root; its nested tables may deny) and
-//!    serializing every key in its `Default` (unknown top-level keys are told from known ones
-//!    by that), implementing [`SourceConfig`]: `validate` (what serde cannot check) and
-//!    `build` (`None` when not configured). And a type implementing [`Source`], which sends
-//!    observations to `ctx.tx`, reports health with `ctx.health(name)`, counts lines with
-//!    `ctx.metrics`, fires `ctx.ready` once its history is read back, and returns from its
-//!    task after `ctx.shutdown`.
-//! 2. `sources/mod.rs`: one line in the `registry!` below, `docker: docker::DockerSection,`.
+//! 1. `sources/docker/mod.rs` (and any files under `sources/docker/`):
+//!    - a section type owning exactly the source's top-level TOML keys (say `[docker]`):
+//!      `#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]` and
+//!      `#[serde(default)]`, without `deny_unknown_fields` (it sees the whole top level; its
+//!      nested tables may deny) or `skip_serializing_if` (the keys its `Default` serializes to
+//!      are the keys it owns); implementing [`SourceConfig`]: `validate` (what serde cannot
+//!      check), `build` (`None` when the section does not turn the source on);
+//!    - a type implementing [`Source`]: it sends observations to `ctx.tx`, reports health with
+//!      `ctx.health(name)`, counts lines with `ctx.metrics`, fires `ctx.ready` once its
+//!      history is read back, and returns from its task after `ctx.shutdown`.
+//! 2. `sources/mod.rs`: one line in `registry!` below, `docker: docker::DockerSection,`.
 //!
 //! Nothing else: `Config` loading and `check-config` validate it, `run` starts it, in registry
 //! order. `exporter/tests/it/sources.rs` walks this with a test-only source gathered by the
@@ -55,7 +55,7 @@ use crate::self_metrics::SelfMetrics;
 use dge_core::observation::Observation;
 
 /// A source's config section: the top-level TOML keys it owns, checked and turned into the
-/// running source. Gathered into [`SourcesConfig`] by one line in [`registry!`].
+/// running source. Gathered into [`SourcesConfig`] by one line in `registry!`.
 pub trait SourceConfig: Default + serde::Serialize + serde::de::DeserializeOwned {
     /// Checks what serde cannot (values that cannot work, profiles that do not compile), for
     /// `check-config` as for every start. Resolving what only exists where the daemon runs (a

@@ -4,8 +4,9 @@
 //! by a unit test in `sources/mod.rs` instead (`rustfmt --check`).
 
 /// Gathers source sections into one struct: their keys flattened into the TOML's top level,
-/// `validate` and `build` run over them in the order listed. [`registry!`] uses it for
-/// [`SourcesConfig`]; a test gathers its own test-only source with it the same way.
+/// `validate` and `build` run over them in the order listed. `registry!` uses it for
+/// [`SourcesConfig`](crate::sources::SourcesConfig); a test gathers its own test-only source
+/// with it the same way.
 ///
 /// ```ignore
 /// dge::gather_sources! { pub struct MySources { files: FilesSection, compose: ComposeSection } }
@@ -43,11 +44,11 @@ macro_rules! gather_sources {
             }
 
             /// Each section deserialized on its own from the figment: an error inside one
-            /// keeps its key path and origin (`key `bot.0.token` ... (from TOML file)`),
+            /// keeps its key path (`bot.0.token`) and origin (the file, a `DGE_` variable),
             /// which serde's `flatten` drops.
-            pub fn extract_each(fig: &::figment::Figment) -> ::std::result::Result<Self, ::figment::Error> {
+            pub fn extract_each(fig: &::figment::Figment) -> $crate::error::Result<Self> {
                 Ok(Self {
-                    $($field: fig.extract()?,)+
+                    $($field: fig.extract().map_err($crate::error::Error::config_file)?,)+
                 })
             }
         }
@@ -55,7 +56,7 @@ macro_rules! gather_sources {
 }
 
 /// The one list of sources: declares each module and gathers its section into
-/// [`SourcesConfig`]. A new source is its module plus one line here.
+/// `SourcesConfig`. A new source is its module plus one line in it.
 macro_rules! registry {
     ($($field:ident: $module:ident::$section:ident),+ $(,)?) => {
         $(pub mod $module;)+
