@@ -10,12 +10,11 @@
 mod bot;
 mod changes;
 mod config;
-#[macro_use]
-mod kinds;
 mod detectors;
 mod findings;
 mod handovers;
 mod instances;
+mod kinds;
 mod peers;
 mod rate;
 mod replay;
@@ -34,7 +33,7 @@ pub use detectors::Kind;
 pub use findings::{Evidence, Finding, Key, Subject};
 pub use handovers::{HANDOVER_MAX_SECS, Handover, HandoverKind, HandoverOutcome};
 pub use instances::workload_of;
-pub use kinds::{HandoverEffect, KindMeta, Severity};
+pub use kinds::{HandoverEffect, KindMeta, Legend, Severity, TimelineMark};
 pub use snapshot::{BotView, SessionSeries, Snapshot};
 pub use state::{EndReason, Instance, Risk, Session, SessionState};
 

@@ -8,6 +8,30 @@ use crate::engine::findings::{Assertion, Key, Subject};
 use crate::engine::instances::bot_of;
 use crate::engine::{Engine, Kind};
 use crate::observation::Timestamp;
+use super::Detector;
+use crate::engine::{HandoverEffect, KindMeta, Severity, TimelineMark};
+
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "bot_offline",
+    severity: Severity::Critical,
+    runbook: "docs/troubleshooting.md#discordbotoffline",
+    description: "the bot has running pods but no live session",
+    handover: HandoverEffect::None,
+    timeline: TimelineMark::None,
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 8;
+/// Its turn on `on_tick`: after `duplicate_delivery`, before `unattributed_identify`.
+pub(super) const ON_TICK: u32 = 50;
+
+pub(super) struct BotOffline;
+
+impl Detector for BotOffline {
+    fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
+        engine.evaluate_offline(now);
+    }
+}
 
 impl Engine {
     /// `bot_offline`: pods that should serve the bot but no live session.

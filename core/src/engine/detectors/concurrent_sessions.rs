@@ -5,6 +5,8 @@ use super::hms;
 use crate::engine::findings::{Assertion, Evidence, Key};
 use crate::engine::{Engine, Kind, Session};
 use crate::observation::Timestamp;
+use super::Detector;
+use crate::engine::{HandoverEffect, HandoverOutcome, KindMeta, Severity, TimelineMark};
 
 /// What `concurrent_sessions` of one bot and shard was last evaluated from: the live sessions
 /// (oldest first), the oldest's end and its pod's termination, and the book's generation.
@@ -14,6 +16,56 @@ pub(in crate::engine) struct ConcurrentMemo {
     oldest_end: Option<Timestamp>,
     oldest_terminating: Option<Timestamp>,
     generation: u64,
+}
+
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "concurrent_sessions",
+    severity: Severity::Warning,
+    runbook: "docs/troubleshooting.md#discordbotconcurrentsessions",
+    description: "more than one live session for the same bot and shard",
+    handover: HandoverEffect::Marks(HandoverOutcome::ConcurrentSessions),
+    timeline: TimelineMark::None,
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 0;
+/// Its turn on `on_tick`: after `lingering_session` expired, before the silence loop.
+pub(super) const ON_TICK: u32 = 20;
+/// Its turn on `on_session_started`: after `fatal_close`.
+pub(super) const ON_SESSION_STARTED: u32 = 20;
+/// Its turn on `on_session_ended`: after `silent_session`.
+pub(super) const ON_SESSION_ENDED: u32 = 20;
+
+pub(super) struct ConcurrentSessions;
+
+impl Detector for ConcurrentSessions {
+    fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
+        let mut groups: Vec<(String, u32)> = Vec::new();
+        for s in engine.sessions.values() {
+            if !groups.iter().any(|(b, sh)| *sh == s.shard && *b == s.bot) {
+                groups.push((s.bot.clone(), s.shard));
+            }
+        }
+        groups.sort();
+        for (bot, shard) in groups {
+            engine.evaluate_concurrent(&bot, shard, now);
+        }
+    }
+
+    fn on_session_started(engine: &mut Engine, _id: u64, bot: &str, shard: u32, at: Timestamp) {
+        engine.evaluate_concurrent(bot, shard, at);
+    }
+
+    fn on_session_ended(
+        engine: &mut Engine,
+        _id: u64,
+        bot: &str,
+        shard: u32,
+        at: Timestamp,
+        _was_silent: bool,
+    ) {
+        engine.evaluate_concurrent(bot, shard, at);
+    }
 }
 
 impl Engine {

@@ -5,6 +5,50 @@ use super::hms;
 use crate::engine::findings::{Assertion, Key};
 use crate::engine::{Engine, Kind};
 use crate::observation::{NANOS_PER_SEC, Timestamp, nanos_between};
+use super::Detector;
+use crate::engine::{HandoverEffect, HandoverOutcome, KindMeta, Legend, Severity, TimelineMark};
+
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "duplicate_delivery",
+    severity: Severity::Critical,
+    runbook: "docs/troubleshooting.md#discordbotduplicatedelivery",
+    description: "two live sessions of one bot both receive events in the same window (the bot \
+                  answers twice)",
+    handover: HandoverEffect::Marks(HandoverOutcome::DuplicateDelivery),
+    timeline: TimelineMark::Span(Legend {
+        mark: 'D',
+        means: "duplicate delivery",
+        rank: 2,
+    }),
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 3;
+/// Its turn on `on_tick`: after the silence loop, before `bot_offline`.
+pub(super) const ON_TICK: u32 = 40;
+/// Its turn on `on_dispatch`: after `silent_session`.
+pub(super) const ON_DISPATCH: u32 = 20;
+
+pub(super) struct DuplicateDelivery;
+
+impl Detector for DuplicateDelivery {
+    fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
+        engine.expire_duplicates(now);
+    }
+
+    fn on_dispatch(
+        engine: &mut Engine,
+        _id: u64,
+        row: usize,
+        others: &[usize],
+        at: Timestamp,
+        _was_silent: bool,
+    ) {
+        if !others.is_empty() {
+            engine.evaluate_duplicate(row, others, at);
+        }
+    }
+}
 
 impl Engine {
     /// `duplicate_delivery`: two live sessions of one bot and shard both receive events.

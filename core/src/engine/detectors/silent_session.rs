@@ -9,6 +9,66 @@ use crate::engine::findings::{Assertion, Key};
 use crate::engine::state::Risk;
 use crate::engine::{Engine, Kind};
 use crate::observation::Timestamp;
+use super::Detector;
+use crate::engine::{HandoverEffect, HandoverOutcome, KindMeta, Legend, Severity, TimelineMark};
+
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "silent_session",
+    severity: Severity::Critical,
+    runbook: "docs/troubleshooting.md#discordbotsilentsession",
+    description: "a live session that gets no events while it is at risk: it started while \
+                  another session of the bot was live, its predecessor kept receiving events \
+                  after it connected, or a Discord-side identify was unexplained around its start",
+    handover: HandoverEffect::SettlesNew(HandoverOutcome::NewSessionSilent),
+    timeline: TimelineMark::Span(Legend {
+        mark: '!',
+        means: "silent",
+        rank: 1,
+    }),
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 1;
+/// Its turn on `on_tick`: after `concurrent_sessions`, before `duplicate_delivery` expires.
+pub(super) const ON_TICK: u32 = 30;
+/// Its turn on `on_session_ended`: before `concurrent_sessions`.
+pub(super) const ON_SESSION_ENDED: u32 = 10;
+/// Its turn on `on_dispatch`: before `duplicate_delivery`.
+pub(super) const ON_DISPATCH: u32 = 10;
+
+pub(super) struct SilentSession;
+
+impl Detector for SilentSession {
+    fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
+        engine.evaluate_silence(now);
+    }
+
+    fn on_session_ended(
+        engine: &mut Engine,
+        id: u64,
+        _bot: &str,
+        _shard: u32,
+        at: Timestamp,
+        was_silent: bool,
+    ) {
+        if was_silent {
+            engine.end_silence(id, at);
+        }
+    }
+
+    fn on_dispatch(
+        engine: &mut Engine,
+        id: u64,
+        _row: usize,
+        _others: &[usize],
+        at: Timestamp,
+        was_silent: bool,
+    ) {
+        if was_silent {
+            engine.end_silence(id, at);
+        }
+    }
+}
 
 impl Engine {
     /// `silent_session` (at risk) and `quiet_session` (no risk factor) of every open session.
