@@ -162,7 +162,7 @@ fn read(path: PathBuf) -> Detector {
 }
 
 fn cfg(d: &Detector) -> &'static str {
-    if d.test_only { "#[cfg(test)]\n" } else { "" }
+    if d.test_only { "#[cfg(test)] " } else { "" }
 }
 
 fn main() {
@@ -231,7 +231,7 @@ fn main() {
         let _ = writeln!(
             out,
             "            {}Kind::{} => &{}::META,",
-            cfg(d).trim_end(),
+            cfg(d),
             d.variant,
             d.module
         );
@@ -282,7 +282,7 @@ fn main() {
             let _ = writeln!(
                 out,
                 "        {}<{}::{} as Detector>::{hook}(self, {args});",
-                cfg(d).replace('\n', " "),
+                cfg(d),
                 d.module,
                 d.variant
             );

@@ -127,6 +127,27 @@ impl Engine {
 mod tests {
     use super::Kind;
 
+    /// The kinds' order is a contract (metrics list kinds in it, `Kind`'s `Ord` sorts findings
+    /// by it): each file's `ORDER` must keep it. New kinds come after these.
+    #[test]
+    fn the_kinds_keep_their_order() {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names[..9],
+            [
+                "concurrent_sessions",
+                "silent_session",
+                "quiet_session",
+                "duplicate_delivery",
+                "lingering_session",
+                "unattributed_identify",
+                "start_limit_low",
+                "fatal_close",
+                "bot_offline",
+            ]
+        );
+    }
+
     #[test]
     fn every_kind_serializes_under_its_table_name() {
         for k in Kind::ALL {
