@@ -26,11 +26,11 @@ pub(super) const META: KindMeta = KindMeta {
     }),
 };
 /// Last among the kinds.
-pub(super) const ORDER: u32 = 100;
+pub(super) const ORDER: u32 = 9999;
 /// After every real detector's turn on a session start.
-pub(super) const ON_SESSION_STARTED: u32 = 100;
+pub(super) const ON_SESSION_STARTED: u32 = 9999;
 /// After every real detector's turn on a tick.
-pub(super) const ON_TICK: u32 = 100;
+pub(super) const ON_TICK: u32 = 9999;
 
 pub(super) struct Probe;
 
