@@ -4,8 +4,9 @@
 //!
 //! Map (docs/architecture.md): `sessions` (session lifecycle), `instances` (pods),
 //! `peers` (the per-event path), `start_limit` (identify accounting), `handovers`, `changes`
-//! (what sinks read), `findings` (subjects, the book), `kinds` + `detectors/` (the kinds table
-//! and one detector file per kind), `snapshot`, `replay` (the replay driver).
+//! (what sinks read), `findings` (subjects, the book), `kinds` (what a kind's metadata is),
+//! `detectors/` (one file per kind, its metadata and its hooks; core/build.rs lists them into
+//! `Kind` and the hook calls), `snapshot`, `replay` (the replay driver).
 
 mod bot;
 mod changes;

@@ -3,13 +3,11 @@
 
 use chrono::TimeDelta;
 
-use super::secs;
+use super::{Detector, secs};
 use crate::engine::findings::{Assertion, Key, Subject};
 use crate::engine::instances::bot_of;
-use crate::engine::{Engine, Kind};
+use crate::engine::{Engine, HandoverEffect, Kind, KindMeta, Severity, TimelineMark};
 use crate::observation::Timestamp;
-use super::Detector;
-use crate::engine::{HandoverEffect, KindMeta, Severity, TimelineMark};
 
 /// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
 pub(super) const META: KindMeta = KindMeta {
@@ -35,7 +33,7 @@ impl Detector for BotOffline {
 
 impl Engine {
     /// `bot_offline`: pods that should serve the bot but no live session.
-    pub(in crate::engine) fn evaluate_offline(&mut self, now: Timestamp) {
+    fn evaluate_offline(&mut self, now: Timestamp) {
         let grace = TimeDelta::seconds(self.cfg.offline_grace_secs as i64);
         let mut bots: std::collections::BTreeMap<String, (Timestamp, String, Vec<String>)> =
             Default::default();

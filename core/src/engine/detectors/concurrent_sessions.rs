@@ -1,12 +1,12 @@
 //! `concurrent_sessions`: more than one live session for one bot and shard. The finding
 //! belongs to every session but the oldest; closing it records the overlap's duration.
 
-use super::hms;
+use super::{Detector, hms};
 use crate::engine::findings::{Assertion, Evidence, Key};
-use crate::engine::{Engine, Kind, Session};
+use crate::engine::{
+    Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Session, Severity, TimelineMark,
+};
 use crate::observation::Timestamp;
-use super::Detector;
-use crate::engine::{HandoverEffect, HandoverOutcome, KindMeta, Severity, TimelineMark};
 
 /// What `concurrent_sessions` of one bot and shard was last evaluated from: the live sessions
 /// (oldest first), the oldest's end and its pod's termination, and the book's generation.
@@ -71,7 +71,7 @@ impl Detector for ConcurrentSessions {
 impl Engine {
     /// `concurrent_sessions`: more than one live session for one bot and shard. The finding
     /// belongs to every session but the oldest.
-    pub(in crate::engine) fn evaluate_concurrent(&mut self, bot: &str, shard: u32, now: Timestamp) {
+    fn evaluate_concurrent(&mut self, bot: &str, shard: u32, now: Timestamp) {
         let mut live: Vec<&Session> = self
             .sessions
             .values()

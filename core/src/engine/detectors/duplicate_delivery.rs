@@ -1,12 +1,12 @@
 //! `duplicate_delivery`: two live sessions of one bot and shard both receive events (the bot
 //! answers twice). Decided per event on the overlap path; expired by the tick.
 
-use super::hms;
+use super::{Detector, hms};
 use crate::engine::findings::{Assertion, Key};
-use crate::engine::{Engine, Kind};
+use crate::engine::{
+    Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Legend, Severity, TimelineMark,
+};
 use crate::observation::{NANOS_PER_SEC, Timestamp, nanos_between};
-use super::Detector;
-use crate::engine::{HandoverEffect, HandoverOutcome, KindMeta, Legend, Severity, TimelineMark};
 
 /// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
 pub(super) const META: KindMeta = KindMeta {
@@ -53,7 +53,7 @@ impl Detector for DuplicateDelivery {
 impl Engine {
     /// `duplicate_delivery`: two live sessions of one bot and shard both receive events.
     /// The session at row `row` received an event while those at rows `others` were live.
-    pub(in crate::engine) fn evaluate_duplicate(&mut self, row: usize, others: &[usize], at: Timestamp) {
+    fn evaluate_duplicate(&mut self, row: usize, others: &[usize], at: Timestamp) {
         let min = self.cfg.duplicate_min_events;
         let s = self.sessions.at(row);
         if s.overlap_events < min {
@@ -92,16 +92,16 @@ impl Engine {
             );
             let key = Key::session(Kind::DuplicateDelivery, newer);
             let evidence = vec![
-                    older
-                        .evidence
-                        .last()
-                        .cloned()
-                        .expect("sessions carry evidence"),
-                    newer
-                        .evidence
-                        .last()
-                        .cloned()
-                        .expect("sessions carry evidence"),
+                older
+                    .evidence
+                    .last()
+                    .cloned()
+                    .expect("sessions carry evidence"),
+                newer
+                    .evidence
+                    .last()
+                    .cloned()
+                    .expect("sessions carry evidence"),
             ];
             let a = Assertion::new(key, since, explanation, evidence).about(newer_id);
             self.book.assert(a);
@@ -113,7 +113,7 @@ impl Engine {
         }
     }
 
-    pub(in crate::engine) fn expire_duplicates(&mut self, now: Timestamp) {
+    fn expire_duplicates(&mut self, now: Timestamp) {
         let window = 2 * i128::from(self.cfg.duplicate_window_secs) * NANOS_PER_SEC;
         let recent = |l: Timestamp| nanos_between(now, l) <= window;
         // Decided over borrowed state first (a tick of a long overlap closes nothing).

@@ -2,12 +2,11 @@
 //! Opened by the fatal line, closed when a session of the bot is ready again or the pod is
 //! deleted.
 
+use super::Detector;
 use crate::engine::findings::{Assertion, Evidence, Key, Subject};
 use crate::engine::state::PodKey;
-use crate::engine::{Engine, Kind};
+use crate::engine::{Engine, HandoverEffect, Kind, KindMeta, Legend, Severity, TimelineMark};
 use crate::observation::Timestamp;
-use super::Detector;
-use crate::engine::{HandoverEffect, KindMeta, Legend, Severity, TimelineMark};
 
 /// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
 pub(super) const META: KindMeta = KindMeta {
@@ -58,7 +57,7 @@ impl Detector for FatalClose {
 
 impl Engine {
     /// The pod `key` logged a fatal close of `bot`'s connection (`reason`, `code`).
-    pub(in crate::engine) fn assert_fatal_close(
+    fn assert_fatal_close(
         &mut self,
         key: &PodKey,
         bot: &str,
@@ -92,7 +91,7 @@ impl Engine {
     }
 
     /// A session of `bot` is ready again: the refusals are over.
-    pub(in crate::engine) fn close_fatal_of_bot(&mut self, bot: &str, at: Timestamp) {
+    fn close_fatal_of_bot(&mut self, bot: &str, at: Timestamp) {
         for k in self.book.active_keys(Kind::FatalClose) {
             if k.bot == bot {
                 self.book.close(&k, at, self.cfg.max_closed_findings);
@@ -101,7 +100,7 @@ impl Engine {
     }
 
     /// The pod `key` was deleted: its refusals are history.
-    pub(in crate::engine) fn close_fatal_of_pod(&mut self, key: &PodKey, at: Timestamp) {
+    fn close_fatal_of_pod(&mut self, key: &PodKey, at: Timestamp) {
         for k in self.book.active_keys(Kind::FatalClose) {
             if k.subject.is_pod(&key.0, &key.1) {
                 self.book.close(&k, at, self.cfg.max_closed_findings);

@@ -2,11 +2,12 @@
 //! session alive for `lingering_secs` more. Opened when the pod ends, closed when the window
 //! passes.
 
-use crate::engine::findings::{Assertion, Evidence, Key};
-use crate::engine::{Engine, Kind};
-use crate::observation::Timestamp;
 use super::Detector;
-use crate::engine::{HandoverEffect, HandoverOutcome, KindMeta, Severity, TimelineMark};
+use crate::engine::findings::{Assertion, Evidence, Key};
+use crate::engine::{
+    Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Severity, TimelineMark,
+};
+use crate::observation::Timestamp;
 
 /// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
 pub(super) const META: KindMeta = KindMeta {
@@ -49,13 +50,7 @@ impl Detector for LingeringSession {
 
 impl Engine {
     /// Session `id` was live when its pod ended (`code`) without a clean close.
-    pub(in crate::engine) fn assert_lingering(
-        &mut self,
-        id: u64,
-        at: Timestamp,
-        code: Option<i32>,
-        source: &str,
-    ) {
+    fn assert_lingering(&mut self, id: u64, at: Timestamp, code: Option<i32>, source: &str) {
         let s = &self.sessions[&id];
         let code_text = match code {
             Some(c) => format!("exit code {c}{}", signal_name(c)),
@@ -77,7 +72,7 @@ impl Engine {
     }
 
     /// Closes the findings whose session stopped being live (the window passed).
-    pub(in crate::engine) fn expire_lingering(&mut self, now: Timestamp) {
+    fn expire_lingering(&mut self, now: Timestamp) {
         for k in self.book.active_keys(Kind::LingeringSession) {
             let until = self
                 .sessions

@@ -149,7 +149,7 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_serializes_under_its_table_name() {
+    fn every_kind_serializes_under_its_file_name() {
         for k in Kind::ALL {
             let json = serde_json::to_string(&k).unwrap();
             assert_eq!(json, format!("\"{}\"", k.as_str()));

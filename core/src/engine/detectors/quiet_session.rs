@@ -6,9 +6,10 @@ use chrono::TimeDelta;
 
 use super::secs;
 use crate::engine::findings::{Assertion, Key};
-use crate::engine::{Engine, Kind};
+use crate::engine::{
+    Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Legend, Severity, TimelineMark,
+};
 use crate::observation::Timestamp;
-use crate::engine::{HandoverEffect, HandoverOutcome, KindMeta, Legend, Severity, TimelineMark};
 
 /// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
 pub(super) const META: KindMeta = KindMeta {
@@ -33,7 +34,7 @@ pub(super) const ORDER: u32 = 2;
 impl Engine {
     /// Opens (or refreshes) session `id`'s `quiet_session`: no event since `since`
     /// (`silent_for`), against the bot's usual `interval` seconds between events.
-    pub(in crate::engine) fn flag_quiet(
+    pub(super) fn flag_quiet(
         &mut self,
         id: u64,
         since: Timestamp,

@@ -4,13 +4,13 @@
 
 use chrono::TimeDelta;
 
-use super::{hms, secs};
+use super::{Detector, hms, secs};
 use crate::engine::findings::{Assertion, Key};
 use crate::engine::state::Risk;
-use crate::engine::{Engine, Kind};
+use crate::engine::{
+    Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Legend, Severity, TimelineMark,
+};
 use crate::observation::Timestamp;
-use super::Detector;
-use crate::engine::{HandoverEffect, HandoverOutcome, KindMeta, Legend, Severity, TimelineMark};
 
 /// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
 pub(super) const META: KindMeta = KindMeta {
@@ -72,7 +72,7 @@ impl Detector for SilentSession {
 
 impl Engine {
     /// `silent_session` (at risk) and `quiet_session` (no risk factor) of every open session.
-    pub(in crate::engine) fn evaluate_silence(&mut self, now: Timestamp) {
+    fn evaluate_silence(&mut self, now: Timestamp) {
         let ids: Vec<u64> = self
             .sessions
             .values()
@@ -109,13 +109,7 @@ impl Engine {
     }
 
     /// Opens (or refreshes) session `id`'s `silent_session`, silent since `since`.
-    pub(in crate::engine) fn flag_silent(
-        &mut self,
-        id: u64,
-        since: Timestamp,
-        now: Timestamp,
-        interval: Option<f64>,
-    ) {
+    fn flag_silent(&mut self, id: u64, since: Timestamp, now: Timestamp, interval: Option<f64>) {
         let p = self.cfg.silent_false_alarm;
         let s = self.sessions.get_mut(&id).expect("exists");
         s.silent_since = Some(since);
@@ -161,7 +155,7 @@ impl Engine {
     }
 
     /// The session at `row` received an event, or session `id` ended: its silence is over.
-    pub(in crate::engine) fn end_silence(&mut self, id: u64, at: Timestamp) {
+    fn end_silence(&mut self, id: u64, at: Timestamp) {
         let s = &self.sessions[&id];
         for kind in [Kind::SilentSession, Kind::QuietSession] {
             let k = Key::session(kind, s);

@@ -1,12 +1,10 @@
 //! `start_limit_low`: few session starts left, or burning them fast enough to run out before
 //! the window resets.
 
-use super::secs;
+use super::{Detector, secs};
 use crate::engine::findings::{Assertion, Evidence, Key};
-use crate::engine::{Engine, Kind, Severity};
+use crate::engine::{Engine, HandoverEffect, Kind, KindMeta, Severity, TimelineMark};
 use crate::observation::Timestamp;
-use super::Detector;
-use crate::engine::{HandoverEffect, KindMeta, TimelineMark};
 
 /// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
 pub(super) const META: KindMeta = KindMeta {
@@ -33,7 +31,7 @@ impl Detector for StartLimitLow {
 
 impl Engine {
     /// `start_limit_low`: few session starts left, or burning them fast enough to run out.
-    pub(in crate::engine) fn evaluate_start_limit(&mut self, bot: &str, at: Timestamp) {
+    fn evaluate_start_limit(&mut self, bot: &str, at: Timestamp) {
         let fraction = self.cfg.start_limit_low_fraction;
         let max_closed = self.cfg.max_closed_findings;
         let b = self.bot_state(bot);

@@ -3,13 +3,11 @@
 
 use chrono::TimeDelta;
 
-use super::hms;
+use super::{Detector, hms};
 use crate::engine::findings::{Assertion, Evidence, Key};
 use crate::engine::state::Risk;
-use crate::engine::{Engine, Kind};
+use crate::engine::{Engine, HandoverEffect, Kind, KindMeta, Severity, TimelineMark};
 use crate::observation::Timestamp;
-use super::Detector;
-use crate::engine::{HandoverEffect, KindMeta, Severity, TimelineMark};
 
 /// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
 pub(super) const META: KindMeta = KindMeta {
@@ -37,7 +35,7 @@ impl Detector for UnattributedIdentify {
 impl Engine {
     /// `unattributed_identify`: match Discord's counted drops with the identifies in the logs,
     /// once the slack after each interval has passed.
-    pub(in crate::engine) fn settle_identifies(&mut self, now: Timestamp, finishing: bool) {
+    fn settle_identifies(&mut self, now: Timestamp, finishing: bool) {
         let skew = TimeDelta::seconds(self.cfg.identify_skew_secs as i64);
         let bots: Vec<String> = self.bots.keys().cloned().collect();
         for bot in bots {
