@@ -10,6 +10,9 @@
 //!   `pub(super) const ON_TICK: u32 = N;` giving its turn among the detectors on that hook
 //!   (finding ids follow it, so the turns are part of the behaviour).
 //!
+//! A detector that keeps state between calls declares `pub(super) struct State` (`Debug` and
+//! `Default`); the engine holds it as `engine.detectors.<kind>`.
+//!
 //! A first line `//! test-only kind` makes the kind exist under `#[cfg(test)]` only.
 //! The numbers read here are asserted against the real constants at compile time.
 
@@ -59,6 +62,11 @@ const HOOKS: &[(&str, &str, &str)] = &[
         "key, bot, at, reason, code, evidence",
     ),
     (
+        "on_pod_adopted",
+        "key: &crate::engine::state::PodKey",
+        "key",
+    ),
+    (
         "on_start_limit",
         "bot: &str, at: crate::observation::Timestamp",
         "bot, at",
@@ -74,6 +82,8 @@ struct Detector {
     order: u32,
     /// Hook name -> its turn.
     hooks: BTreeMap<&'static str, u32>,
+    /// It keeps state of its own between calls (`pub(super) struct State`).
+    state: bool,
 }
 
 /// The value of the line `pub(super) const NAME: u32 = N;`, if the file has it.
@@ -150,7 +160,11 @@ fn read(path: PathBuf) -> Detector {
             ),
         }
     }
+    let state = text
+        .lines()
+        .any(|l| l.starts_with("pub(super) struct State ") || l == "pub(super) struct State;");
     Detector {
+        state,
         variant: camel(&module),
         module,
         path,
@@ -257,6 +271,17 @@ fn main() {
         }
         out += "};\n";
     }
+    out += "\n/// Each detector's own state (the `State` of its file), which the engine keeps.\n\
+            #[derive(Debug, Default)]\npub(super) struct States {\n";
+    for d in kinds.iter().filter(|d| d.state) {
+        let _ = writeln!(
+            out,
+            "    {}{m}: {m}::State,",
+            cfg(d),
+            m = d.module
+        );
+    }
+    out += "}\n";
     out += "\nimpl Engine {\n";
     for (hook, params, args) in HOOKS {
         let mut turns: Vec<(u32, &Detector)> = kinds

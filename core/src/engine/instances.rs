@@ -115,7 +115,7 @@ impl Engine {
             return;
         };
         self.forget_resolutions();
-        self.concurrent_memo.clear();
+        self.detectors_on_pod_adopted(key);
         inst.namespace = key.0.clone();
         for s in self.sessions.values_mut() {
             if s.namespace.is_empty() && s.pod == key.1 {

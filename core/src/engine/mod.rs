@@ -95,9 +95,8 @@ pub struct Engine {
     /// Reused per event (the sessions overlapping the one that received it).
     scratch: Vec<usize>,
     scratch_newer: Vec<usize>,
-    /// Per (bot, shard): what `concurrent_sessions` last asserted from, to skip re-asserting
-    /// the same findings on every tick.
-    concurrent_memo: HashMap<String, HashMap<u32, detectors::ConcurrentMemo>>,
+    /// What the detectors remember between calls, each its own (`detectors/<kind>.rs`).
+    detectors: detectors::States,
 }
 
 impl Engine {
@@ -122,7 +121,7 @@ impl Engine {
             peers: FastMap::default(),
             scratch: Vec::new(),
             scratch_newer: Vec::new(),
-            concurrent_memo: HashMap::new(),
+            detectors: detectors::States::default(),
         }
     }
 

@@ -7,11 +7,13 @@
 //! - `pub(super) const ORDER: u32 = N;` its place among the kinds (`Kind`'s order);
 //! - `pub(super) struct <KindInCamelCase>;` implementing [`Detector`]: the hooks it needs,
 //!   each with its turn `pub(super) const ON_<HOOK>: u32 = N;` among the detectors that
-//!   have that hook (finding ids follow the turns).
+//!   have that hook (finding ids follow the turns);
+//! - if it remembers anything between calls, `pub(super) struct State` (`Debug`, `Default`),
+//!   which the engine keeps as `engine.detectors.<kind>`.
 //!
 //! build.rs generates the `mod` lines, [`Kind`] (a variant per file), `Kind::ALL`,
-//! `Kind::meta` (a `match` without `_`) and `Engine::detectors_on_*`, which the engine calls
-//! at each event. Nothing outside this folder names a kind in a `match`.
+//! `Kind::meta` (a `match` without `_`), [`States`] and `Engine::detectors_on_*`, which the
+//! engine calls at each event. Nothing outside this folder names a kind in a `match`.
 
 use super::Engine;
 use super::findings::Evidence;
@@ -76,6 +78,9 @@ trait Detector {
         evidence: &Evidence,
     ) {
     }
+    /// The pod `key`, known by its name alone until now, got its namespace: every name-keyed
+    /// cache is stale.
+    fn on_pod_adopted(engine: &mut Engine, key: &PodKey) {}
     /// A `session_start_limit` sample of `bot` was accounted for.
     fn on_start_limit(engine: &mut Engine, bot: &str, at: Timestamp) {}
 }
@@ -95,8 +100,6 @@ const fn str_eq(a: &str, b: &str) -> bool {
     }
     true
 }
-
-pub(super) use concurrent_sessions::ConcurrentMemo;
 
 /// A duration for an explanation: seconds, minutes or hours.
 fn secs(d: f64) -> String {

@@ -2,7 +2,8 @@
 //!
 //! `probe`: a live session of the bot named `probe`. It walks the "add a finding kind" recipe
 //! for real: this file is the whole kind, and the test below proves that build.rs registered
-//! it, that the engine runs its hooks in their turns and that its metadata reaches findings.
+//! it, that the engine runs its hooks in their turns and keeps its state, and that its
+//! metadata reaches findings.
 
 use super::Detector;
 use crate::engine::findings::{Assertion, Key};
@@ -34,11 +35,18 @@ pub(super) const ON_TICK: u32 = 9999;
 
 pub(super) struct Probe;
 
+/// What it remembers between calls: how many sessions it reported.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    reported: u32,
+}
+
 impl Detector for Probe {
     fn on_session_started(engine: &mut Engine, id: u64, bot: &str, _shard: u32, at: Timestamp) {
         if bot == BOT {
             let a = Assertion::new(Key::bot(Kind::Probe, BOT), at, "probed".into(), vec![]);
             engine.book.assert(a.about(id));
+            engine.detectors.probe.reported += 1;
         }
     }
 
@@ -82,6 +90,8 @@ mod tests {
         assert_eq!(f.runbook, META.runbook);
         assert_eq!(f.since, sim.at(3.0));
         assert!(f.session.is_some());
+        // Its state is kept by the engine.
+        assert_eq!(sim.engine.detectors.probe.reported, 1);
 
         // Closed through the tick hook once the session is gone.
         sim.log(10.0, "probe-0", None, SessionEvent::Stopped);
