@@ -89,11 +89,10 @@ struct Detector {
 /// The value of the line `pub(super) const NAME: u32 = N;`, if the file has it.
 fn const_u32(text: &str, name: &str, file: &Path) -> Option<u32> {
     let prefix = format!("pub(super) const {name}: u32 = ");
-    let mut found = text.lines().filter_map(|l| {
-        l.trim()
-            .strip_prefix(&prefix)
-            .and_then(|r| r.strip_suffix(';'))
-    });
+    // At the start of a line: the file's own item, not one of a nested module.
+    let mut found = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix).and_then(|r| r.strip_suffix(';')));
     let v = found.next()?;
     assert!(found.next().is_none(), "{}: {name} twice", file.display());
     Some(
@@ -160,9 +159,10 @@ fn read(path: PathBuf) -> Detector {
             ),
         }
     }
-    let state = text
-        .lines()
-        .any(|l| l.starts_with("pub(super) struct State ") || l == "pub(super) struct State;");
+    let state = text.lines().any(|l| {
+        l.strip_prefix("pub(super) struct State")
+            .is_some_and(|r| r.trim_start().starts_with(['{', '(', ';']))
+    });
     Detector {
         state,
         variant: camel(&module),
@@ -274,12 +274,7 @@ fn main() {
     out += "\n/// Each detector's own state (the `State` of its file), which the engine keeps.\n\
             #[derive(Debug, Default)]\npub(super) struct States {\n";
     for d in kinds.iter().filter(|d| d.state) {
-        let _ = writeln!(
-            out,
-            "    {}{m}: {m}::State,",
-            cfg(d),
-            m = d.module
-        );
+        let _ = writeln!(out, "    {}{m}: {m}::State,", cfg(d), m = d.module);
     }
     out += "}\n";
     out += "\nimpl Engine {\n";
