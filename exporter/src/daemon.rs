@@ -73,6 +73,11 @@ impl EngineTask {
                     if last_publish.elapsed() >= PUBLISH_EVERY {
                         self.publish();
                         last_publish = Instant::now();
+                        // What the API shows is on disk too: a daemon killed right after a
+                        // scrape leaves a recording that replays to what was scraped.
+                        if let Some(w) = record.as_mut() {
+                            let _ = w.flush();
+                        }
                     }
                 }
                 _ = interval.tick() => {
