@@ -100,7 +100,7 @@ impl Engine {
                     }
                     self.pod_ended(&key, at, None, source);
                 }
-                self.close_fatal_of_pod(&key, at);
+                self.detectors_on_pod_deleted(&key, at);
             }
         }
     }
@@ -115,7 +115,7 @@ impl Engine {
             return;
         };
         self.forget_resolutions();
-        self.concurrent_memo.clear();
+        self.detectors_on_pod_adopted(key);
         inst.namespace = key.0.clone();
         for s in self.sessions.values_mut() {
             if s.namespace.is_empty() && s.pod == key.1 {
@@ -140,10 +140,7 @@ impl Engine {
         for id in ids {
             let was_live = self.sessions[&id].is_live(at);
             self.end_session(id, at, EndReason::PodEnded { code, clean }, !clean);
-            if clean || !was_live {
-                continue;
-            }
-            self.assert_lingering(id, at, code, source);
+            self.detectors_on_pod_session_ended(id, at, code, clean, was_live, source);
         }
     }
 

@@ -1,8 +1,8 @@
-//! What every finding kind is, besides its detector: the metadata alerts, dashboards, the API
-//! and the handover decision read. The kinds themselves are declared once, in the table of
-//! `detectors/mod.rs` (the [`finding_kinds!`] invocation), next to the module of each
-//! detector, so a new kind is one row there plus its detector file, and every field of the row
-//! is required: a kind cannot be added without deciding all of them.
+//! What every finding kind is, besides its detector: the metadata alerts, dashboards, the API,
+//! the timeline and the handover decision read. Each kind declares it in its own file,
+//! `detectors/<kind>.rs` (`pub(super) const META: KindMeta`), and core/build.rs lists those
+//! files into [`Kind`](super::Kind), so a new kind is that one file, and every field of
+//! [`KindMeta`] is required: a kind cannot be added without deciding all of them.
 
 use serde::Serialize;
 
@@ -40,7 +40,29 @@ pub enum HandoverEffect {
     SettlesNew(HandoverOutcome),
 }
 
-/// The metadata of one finding kind (a row of the kinds table).
+/// How a kind's findings show on their pod's session row in `replay`'s timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineMark {
+    /// Not on the row (the findings list tells it).
+    None,
+    /// `mark` over the finding's duration.
+    Span(Legend),
+    /// `mark` at its start only.
+    Point(Legend),
+}
+
+/// A timeline mark and how the legend explains it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Legend {
+    /// The character on the row.
+    pub mark: char,
+    /// The legend's words for it.
+    pub means: &'static str,
+    /// Its place in the legend (the legend predates the kinds' order and keeps its own).
+    pub rank: u8,
+}
+
+/// The metadata of one finding kind (the `META` of its detector file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindMeta {
     /// The name in metrics, alerts, the API and the docs (the detector module's name).
@@ -53,56 +75,8 @@ pub struct KindMeta {
     pub description: &'static str,
     /// What it means for a handover in progress.
     pub handover: HandoverEffect,
-}
-
-/// Declares the finding kinds: for each, its variant, its detector module (whose name is the
-/// kind's name), and its metadata. Generates the modules, [`Kind`](super::Kind), `Kind::ALL`
-/// and `Kind::meta`, whose `match` has no `_` arm.
-macro_rules! finding_kinds {
-    ($(
-        $(#[doc = $doc:literal])*
-        $variant:ident => $module:ident {
-            severity: $severity:ident,
-            runbook: $anchor:literal,
-            description: $description:literal,
-            handover: $handover:expr $(,)?
-        }
-    )*) => {
-        $( mod $module; )*
-
-        /// The kinds of finding (DESIGN.md). Their names are a contract with alerts and
-        /// dashboards.
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize,
-        )]
-        #[serde(rename_all = "snake_case")]
-        pub enum Kind {
-            $( $(#[doc = $doc])* $variant, )*
-        }
-
-        impl Kind {
-            /// Every kind, in the table's order, for metrics that list them.
-            pub const ALL: [Kind; [$(Kind::$variant),*].len()] = [$(Kind::$variant),*];
-
-            /// The kind's row of the table.
-            pub const fn meta(self) -> &'static $crate::engine::KindMeta {
-                match self {
-                    $(
-                        Kind::$variant => {
-                            const META: $crate::engine::KindMeta = $crate::engine::KindMeta {
-                                name: stringify!($module),
-                                severity: $crate::engine::Severity::$severity,
-                                runbook: concat!("docs/troubleshooting.md#", $anchor),
-                                description: $description,
-                                handover: $handover,
-                            };
-                            &META
-                        }
-                    )*
-                }
-            }
-        }
-    };
+    /// How `replay`'s timeline draws it.
+    pub timeline: TimelineMark,
 }
 
 impl super::Kind {

@@ -4,18 +4,18 @@
 //!
 //! Map (docs/architecture.md): `sessions` (session lifecycle), `instances` (pods),
 //! `peers` (the per-event path), `start_limit` (identify accounting), `handovers`, `changes`
-//! (what sinks read), `findings` (subjects, the book), `kinds` + `detectors/` (the kinds table
-//! and one detector file per kind), `snapshot`, `replay` (the replay driver).
+//! (what sinks read), `findings` (subjects, the book), `kinds` (what a kind's metadata is),
+//! `detectors/` (one file per kind, its metadata and its hooks; core/build.rs lists them into
+//! `Kind` and the hook calls), `snapshot`, `replay` (the replay driver).
 
 mod bot;
 mod changes;
 mod config;
-#[macro_use]
-mod kinds;
 mod detectors;
 mod findings;
 mod handovers;
 mod instances;
+mod kinds;
 mod peers;
 mod rate;
 mod replay;
@@ -34,7 +34,7 @@ pub use detectors::Kind;
 pub use findings::{Evidence, Finding, Key, Subject};
 pub use handovers::{HANDOVER_MAX_SECS, Handover, HandoverKind, HandoverOutcome};
 pub use instances::workload_of;
-pub use kinds::{HandoverEffect, KindMeta, Severity};
+pub use kinds::{HandoverEffect, KindMeta, Legend, Severity, TimelineMark};
 pub use snapshot::{BotView, SessionSeries, Snapshot};
 pub use state::{EndReason, Instance, Risk, Session, SessionState};
 
@@ -95,9 +95,8 @@ pub struct Engine {
     /// Reused per event (the sessions overlapping the one that received it).
     scratch: Vec<usize>,
     scratch_newer: Vec<usize>,
-    /// Per (bot, shard): what `concurrent_sessions` last asserted from, to skip re-asserting
-    /// the same findings on every tick.
-    concurrent_memo: HashMap<String, HashMap<u32, detectors::ConcurrentMemo>>,
+    /// What the detectors remember between calls, each its own (`detectors/<kind>.rs`).
+    detectors: detectors::States,
 }
 
 impl Engine {
@@ -122,7 +121,7 @@ impl Engine {
             peers: FastMap::default(),
             scratch: Vec::new(),
             scratch_newer: Vec::new(),
-            concurrent_memo: HashMap::new(),
+            detectors: detectors::States::default(),
         }
     }
 

@@ -108,12 +108,7 @@ impl Engine {
         if !newer.is_empty() {
             self.flag_newer_sessions(row, &newer, at, &evidence);
         }
-        if was_silent {
-            self.end_silence(id, at);
-        }
-        if !others.is_empty() {
-            self.evaluate_duplicate(row, &others, at);
-        }
+        self.detectors_on_dispatch(id, row, &others, at, was_silent);
         self.scratch = others;
         self.scratch_newer = newer;
     }

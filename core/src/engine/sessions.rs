@@ -204,7 +204,7 @@ impl Engine {
                 false,
             );
         }
-        self.assert_fatal_close(key, bot, at, &reason, code, evidence);
+        self.detectors_on_fatal(key, bot, at, &reason, code, &evidence);
     }
 
     /// Records a step of a session's life for the sinks.
@@ -318,8 +318,7 @@ impl Engine {
         }
         self.sessions.insert(id, session);
         self.peers.clear();
-        self.close_fatal_of_bot(bot, at);
-        self.evaluate_concurrent(bot, shard, at);
+        self.detectors_on_session_started(id, bot, shard, at);
         self.prune_pod_sessions(key);
         id
     }
@@ -351,10 +350,7 @@ impl Engine {
         {
             inst.current.remove(&shard);
         }
-        if silent {
-            self.end_silence(id, at);
-        }
-        self.evaluate_concurrent(&bot, shard, at);
+        self.detectors_on_session_ended(id, &bot, shard, at, silent);
     }
 
     /// Keeps a pod's ended sessions bounded; their events move into the folded counters.

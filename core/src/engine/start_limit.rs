@@ -59,6 +59,6 @@ impl Engine {
             b.burn.pop_front();
         }
         b.last_sample = Some((at, sl.clone()));
-        self.evaluate_start_limit(&sl.bot, at);
+        self.detectors_on_start_limit(&sl.bot, at);
     }
 }

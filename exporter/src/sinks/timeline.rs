@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use dge_core::engine::{Finding, Instance, Kind, Session};
+use dge_core::engine::{Finding, Instance, Kind, Legend, Session, TimelineMark};
 use dge_core::observation::Timestamp;
 
 const WIDTH: usize = 64;
@@ -122,10 +122,10 @@ fn render_bot(
         for f in findings.iter().filter(|f| f.subject.is_pod(ns, pod)) {
             let a = col(f.since);
             let b = col(f.until.unwrap_or(end));
-            match mark(f.kind) {
-                Mark::None => {}
-                Mark::Span(c) => fill(&mut sess, a, b, c),
-                Mark::Point(c) => sess[a] = c,
+            match f.kind.meta().timeline {
+                TimelineMark::None => {}
+                TimelineMark::Span(l) => fill(&mut sess, a, b, l.mark),
+                TimelineMark::Point(l) => sess[a] = l.mark,
             }
         }
         let short = if pod.len() > 32 {
@@ -141,10 +141,7 @@ fn render_bot(
             sess.iter().collect::<String>()
         );
     }
-    let _ = writeln!(
-        out,
-        "  legend: # running  + terminating  . pending/exited  = session live  ~ lingering on Discord  ! silent  D duplicate delivery  ? quiet  X fatal close\n"
-    );
+    let _ = writeln!(out, "{}\n", legend());
     if findings.is_empty() {
         let _ = writeln!(out, "  No findings for {bot}.\n");
         return;
@@ -183,29 +180,24 @@ fn render_bot(
     out.push('\n');
 }
 
-/// How a finding shows on its pod's session row.
-enum Mark {
-    /// Not on the row (the findings list tells it).
-    None,
-    /// Over the finding's duration.
-    Span(char),
-    /// At its start only.
-    Point(char),
-}
-
-/// The mark of each kind (the legend lists them). No catch-all: a new kind must choose.
-fn mark(kind: Kind) -> Mark {
-    match kind {
-        Kind::SilentSession => Mark::Span('!'),
-        Kind::DuplicateDelivery => Mark::Span('D'),
-        Kind::QuietSession => Mark::Span('?'),
-        Kind::FatalClose => Mark::Point('X'),
-        Kind::ConcurrentSessions
-        | Kind::LingeringSession
-        | Kind::UnattributedIdentify
-        | Kind::StartLimitLow
-        | Kind::BotOffline => Mark::None,
+/// The legend under each bot's rows: the lifecycle marks, then each kind's timeline mark in
+/// its legend rank (from the kinds' metadata, so a new kind's mark needs no edit here).
+fn legend() -> String {
+    let mut marks: Vec<Legend> = Kind::ALL
+        .iter()
+        .filter_map(|k| match k.meta().timeline {
+            TimelineMark::None => None,
+            TimelineMark::Span(l) | TimelineMark::Point(l) => Some(l),
+        })
+        .collect();
+    marks.sort_by_key(|l| l.rank);
+    let mut out = String::from(
+        "  legend: # running  + terminating  . pending/exited  = session live  ~ lingering on Discord",
+    );
+    for l in marks {
+        let _ = write!(out, "  {} {}", l.mark, l.means);
     }
+    out
 }
 
 /// Word-wraps `text` at `width` columns.

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_yaml::Value;
 
-const RUNBOOK_BASE: &str = "https://github.com/discord-gateway-exporter/discord-gateway-exporter/blob/main/docs/troubleshooting.md#";
+pub(crate) const RUNBOOK_BASE: &str = "https://github.com/discord-gateway-exporter/discord-gateway-exporter/blob/main/docs/troubleshooting.md#";
 
 fn alerts_dir() -> PathBuf {
     prom::repo_root().join("alerts")
@@ -38,13 +38,13 @@ fn rule_files() -> Vec<PathBuf> {
     files
 }
 
-fn test_files() -> Vec<PathBuf> {
+pub(crate) fn test_files() -> Vec<PathBuf> {
     let files = files_ending(&alerts_dir().join("tests"), ".test.yml");
     assert!(!files.is_empty(), "no alerts/tests/*.test.yml found");
     files
 }
 
-fn yaml(path: &Path) -> Value {
+pub(crate) fn yaml(path: &Path) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
@@ -66,13 +66,13 @@ fn run_ok(mut command: Command, what: &str) -> String {
 }
 
 /// One alerting rule as written in a rule file.
-struct AlertRule {
-    file: PathBuf,
-    name: String,
-    rule: Value,
+pub(crate) struct AlertRule {
+    pub(crate) file: PathBuf,
+    pub(crate) name: String,
+    pub(crate) rule: Value,
 }
 
-fn alert_rules() -> Vec<AlertRule> {
+pub(crate) fn alert_rules() -> Vec<AlertRule> {
     let mut out = Vec::new();
     for file in rule_files() {
         let doc = yaml(&file);
@@ -298,7 +298,7 @@ fn github_anchor(heading: &str) -> String {
     out
 }
 
-fn markdown_anchors(text: &str) -> BTreeSet<String> {
+pub(crate) fn markdown_anchors(text: &str) -> BTreeSet<String> {
     let mut anchors = BTreeSet::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut in_fence = false;

@@ -3,15 +3,37 @@
 
 use chrono::TimeDelta;
 
-use super::secs;
+use super::{Detector, secs};
 use crate::engine::findings::{Assertion, Key, Subject};
 use crate::engine::instances::bot_of;
-use crate::engine::{Engine, Kind};
+use crate::engine::{Engine, HandoverEffect, Kind, KindMeta, Severity, TimelineMark};
 use crate::observation::Timestamp;
+
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "bot_offline",
+    severity: Severity::Critical,
+    runbook: "docs/troubleshooting.md#discordbotoffline",
+    description: "the bot has running pods but no live session",
+    handover: HandoverEffect::None,
+    timeline: TimelineMark::None,
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 8;
+/// Its turn on `on_tick`: after `duplicate_delivery`, before `unattributed_identify`.
+pub(super) const ON_TICK: u32 = 50;
+
+pub(super) struct BotOffline;
+
+impl Detector for BotOffline {
+    fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
+        engine.evaluate_offline(now);
+    }
+}
 
 impl Engine {
     /// `bot_offline`: pods that should serve the bot but no live session.
-    pub(in crate::engine) fn evaluate_offline(&mut self, now: Timestamp) {
+    fn evaluate_offline(&mut self, now: Timestamp) {
         let grace = TimeDelta::seconds(self.cfg.offline_grace_secs as i64);
         let mut bots: std::collections::BTreeMap<String, (Timestamp, String, Vec<String>)> =
             Default::default();

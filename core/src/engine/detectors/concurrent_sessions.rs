@@ -1,25 +1,95 @@
 //! `concurrent_sessions`: more than one live session for one bot and shard. The finding
 //! belongs to every session but the oldest; closing it records the overlap's duration.
 
-use super::hms;
+use std::collections::HashMap;
+
+use super::{Detector, hms};
 use crate::engine::findings::{Assertion, Evidence, Key};
-use crate::engine::{Engine, Kind, Session};
+use crate::engine::state::PodKey;
+use crate::engine::{
+    Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Session, Severity, TimelineMark,
+};
 use crate::observation::Timestamp;
 
 /// What `concurrent_sessions` of one bot and shard was last evaluated from: the live sessions
 /// (oldest first), the oldest's end and its pod's termination, and the book's generation.
 #[derive(Debug, PartialEq)]
-pub(in crate::engine) struct ConcurrentMemo {
+struct ConcurrentMemo {
     live: Vec<u64>,
     oldest_end: Option<Timestamp>,
     oldest_terminating: Option<Timestamp>,
     generation: u64,
 }
 
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "concurrent_sessions",
+    severity: Severity::Warning,
+    runbook: "docs/troubleshooting.md#discordbotconcurrentsessions",
+    description: "more than one live session for the same bot and shard",
+    handover: HandoverEffect::Marks(HandoverOutcome::ConcurrentSessions),
+    timeline: TimelineMark::None,
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 0;
+/// Its turn on `on_tick`: after `lingering_session` expired, before the silence loop.
+pub(super) const ON_TICK: u32 = 20;
+/// Its turn on `on_session_started`: after `fatal_close`.
+pub(super) const ON_SESSION_STARTED: u32 = 20;
+/// Its turn on `on_session_ended`: after `silent_session`.
+pub(super) const ON_SESSION_ENDED: u32 = 20;
+/// Its turn on `on_pod_adopted`: the only one.
+pub(super) const ON_POD_ADOPTED: u32 = 10;
+
+pub(super) struct ConcurrentSessions;
+
+/// Per (bot, shard): what `concurrent_sessions` last asserted from, to skip re-asserting the
+/// same findings on every tick.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    memo: HashMap<String, HashMap<u32, ConcurrentMemo>>,
+}
+
+impl Detector for ConcurrentSessions {
+    fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
+        let mut groups: Vec<(String, u32)> = Vec::new();
+        for s in engine.sessions.values() {
+            if !groups.iter().any(|(b, sh)| *sh == s.shard && *b == s.bot) {
+                groups.push((s.bot.clone(), s.shard));
+            }
+        }
+        groups.sort();
+        for (bot, shard) in groups {
+            engine.evaluate_concurrent(&bot, shard, now);
+        }
+    }
+
+    fn on_pod_adopted(engine: &mut Engine, _key: &PodKey) {
+        // Its sessions and findings move to the pod's namespace: start over rather than
+        // compare with what they were.
+        engine.detectors.concurrent_sessions.memo.clear();
+    }
+
+    fn on_session_started(engine: &mut Engine, _id: u64, bot: &str, shard: u32, at: Timestamp) {
+        engine.evaluate_concurrent(bot, shard, at);
+    }
+
+    fn on_session_ended(
+        engine: &mut Engine,
+        _id: u64,
+        bot: &str,
+        shard: u32,
+        at: Timestamp,
+        _was_silent: bool,
+    ) {
+        engine.evaluate_concurrent(bot, shard, at);
+    }
+}
+
 impl Engine {
     /// `concurrent_sessions`: more than one live session for one bot and shard. The finding
     /// belongs to every session but the oldest.
-    pub(in crate::engine) fn evaluate_concurrent(&mut self, bot: &str, shard: u32, now: Timestamp) {
+    fn evaluate_concurrent(&mut self, bot: &str, shard: u32, now: Timestamp) {
         let mut live: Vec<&Session> = self
             .sessions
             .values()
@@ -38,7 +108,9 @@ impl Engine {
             generation: self.book.generation(),
         };
         if self
-            .concurrent_memo
+            .detectors
+            .concurrent_sessions
+            .memo
             .get(bot)
             .and_then(|m| m.get(&shard))
             .is_some_and(|m| *m == memo)
@@ -105,7 +177,9 @@ impl Engine {
             generation: self.book.generation(),
             ..memo
         };
-        self.concurrent_memo
+        self.detectors
+            .concurrent_sessions
+            .memo
             .entry(bot.to_string())
             .or_default()
             .insert(shard, memo);

@@ -1,15 +1,59 @@
 //! `duplicate_delivery`: two live sessions of one bot and shard both receive events (the bot
 //! answers twice). Decided per event on the overlap path; expired by the tick.
 
-use super::hms;
+use super::{Detector, hms};
 use crate::engine::findings::{Assertion, Key};
-use crate::engine::{Engine, Kind};
+use crate::engine::{
+    Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Legend, Severity, TimelineMark,
+};
 use crate::observation::{NANOS_PER_SEC, Timestamp, nanos_between};
+
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "duplicate_delivery",
+    severity: Severity::Critical,
+    runbook: "docs/troubleshooting.md#discordbotduplicatedelivery",
+    description: "two live sessions of one bot both receive events in the same window (the bot \
+                  answers twice)",
+    handover: HandoverEffect::Marks(HandoverOutcome::DuplicateDelivery),
+    timeline: TimelineMark::Span(Legend {
+        mark: 'D',
+        means: "duplicate delivery",
+        rank: 2,
+    }),
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 3;
+/// Its turn on `on_tick`: after the silence loop, before `bot_offline`.
+pub(super) const ON_TICK: u32 = 40;
+/// Its turn on `on_dispatch`: after `silent_session`.
+pub(super) const ON_DISPATCH: u32 = 20;
+
+pub(super) struct DuplicateDelivery;
+
+impl Detector for DuplicateDelivery {
+    fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
+        engine.expire_duplicates(now);
+    }
+
+    fn on_dispatch(
+        engine: &mut Engine,
+        _id: u64,
+        row: usize,
+        others: &[usize],
+        at: Timestamp,
+        _was_silent: bool,
+    ) {
+        if !others.is_empty() {
+            engine.evaluate_duplicate(row, others, at);
+        }
+    }
+}
 
 impl Engine {
     /// `duplicate_delivery`: two live sessions of one bot and shard both receive events.
     /// The session at row `row` received an event while those at rows `others` were live.
-    pub(in crate::engine) fn evaluate_duplicate(&mut self, row: usize, others: &[usize], at: Timestamp) {
+    fn evaluate_duplicate(&mut self, row: usize, others: &[usize], at: Timestamp) {
         let min = self.cfg.duplicate_min_events;
         let s = self.sessions.at(row);
         if s.overlap_events < min {
@@ -48,16 +92,16 @@ impl Engine {
             );
             let key = Key::session(Kind::DuplicateDelivery, newer);
             let evidence = vec![
-                    older
-                        .evidence
-                        .last()
-                        .cloned()
-                        .expect("sessions carry evidence"),
-                    newer
-                        .evidence
-                        .last()
-                        .cloned()
-                        .expect("sessions carry evidence"),
+                older
+                    .evidence
+                    .last()
+                    .cloned()
+                    .expect("sessions carry evidence"),
+                newer
+                    .evidence
+                    .last()
+                    .cloned()
+                    .expect("sessions carry evidence"),
             ];
             let a = Assertion::new(key, since, explanation, evidence).about(newer_id);
             self.book.assert(a);
@@ -69,7 +113,7 @@ impl Engine {
         }
     }
 
-    pub(in crate::engine) fn expire_duplicates(&mut self, now: Timestamp) {
+    fn expire_duplicates(&mut self, now: Timestamp) {
         let window = 2 * i128::from(self.cfg.duplicate_window_secs) * NANOS_PER_SEC;
         let recent = |l: Timestamp| nanos_between(now, l) <= window;
         // Decided over borrowed state first (a tick of a long overlap closes nothing).

@@ -1,94 +1,105 @@
-//! The detectors, one module per finding kind, and the table of kinds.
+//! The detectors, one file per finding kind; core/build.rs generates the rest from them.
 //!
-//! Adding a kind: a row in the table below (its module, default severity, runbook anchor,
-//! description and what it means for a handover; every field is required) and the module
-//! `detectors/<kind>.rs` with its detector, called from [`Engine::detect`] when it is
-//! time-driven or from the engine's event handlers when an event decides it. Nothing outside
-//! this folder matches on a kind with a catch-all arm, so a sink that has to treat the new
-//! kind differently fails to compile until it does (docs/architecture.md, "Add a finding
-//! kind").
-
-use crate::engine::HandoverOutcome;
-use crate::engine::kinds::HandoverEffect;
+//! Adding a kind is one new file `detectors/<kind>.rs` (docs/architecture.md, "Add a finding
+//! kind") with:
+//! - `pub(super) const META: KindMeta` (name = the file name, severity, runbook anchor,
+//!   description, handover effect, timeline mark; every field is required);
+//! - `pub(super) const ORDER: u32 = N;` its place among the kinds (`Kind`'s order);
+//! - `pub(super) struct <KindInCamelCase>;` implementing [`Detector`]: the hooks it needs,
+//!   each with its turn `pub(super) const ON_<HOOK>: u32 = N;` among the detectors that
+//!   have that hook (finding ids follow the turns);
+//! - if it remembers anything between calls, `pub(super) struct State` (`Debug`, `Default`),
+//!   which the engine keeps as `engine.detectors.<kind>`.
+//!
+//! build.rs generates the `mod` lines, [`Kind`] (a variant per file), `Kind::ALL`,
+//! `Kind::meta` (a `match` without `_`), [`States`] and `Engine::detectors_on_*`, which the
+//! engine calls at each event. Nothing outside this folder names a kind in a `match`.
 
 use super::Engine;
+use super::findings::Evidence;
+use super::state::PodKey;
 use crate::observation::Timestamp;
 
-finding_kinds! {
-    /// More than one live session for the same bot and shard.
-    ConcurrentSessions => concurrent_sessions {
-        severity: Warning,
-        runbook: "discordbotconcurrentsessions",
-        description: "more than one live session for the same bot and shard",
-        handover: HandoverEffect::Marks(HandoverOutcome::ConcurrentSessions),
+include!(concat!(env!("OUT_DIR"), "/detectors.rs"));
+
+/// What a detector hooks into. Every hook is a no-op unless the detector implements it; the
+/// engine calls the detectors that do, in their turns (see the module's doc). A hook that
+/// decides a kind in a way no existing hook covers is a new method here, a line in
+/// core/build.rs's `HOOKS`, and one call in the engine.
+#[allow(unused_variables)]
+trait Detector {
+    /// Time passed to `now` (a tick; `finishing`: the input ended).
+    fn on_tick(engine: &mut Engine, now: Timestamp, finishing: bool) {}
+    /// Session `id` of `bot` and `shard` started at `at` (recorded, its peers not yet judged).
+    fn on_session_started(engine: &mut Engine, id: u64, bot: &str, shard: u32, at: Timestamp) {}
+    /// Session `id` ended at `at`; `was_silent`: it had been flagged silent or quiet.
+    fn on_session_ended(
+        engine: &mut Engine,
+        id: u64,
+        bot: &str,
+        shard: u32,
+        at: Timestamp,
+        was_silent: bool,
+    ) {
     }
-    /// A live session that gets no events while it is at risk.
-    SilentSession => silent_session {
-        severity: Critical,
-        runbook: "discordbotsilentsession",
-        description: "a live session that gets no events while it is at risk: it started while \
-                      another session of the bot was live, its predecessor kept receiving events \
-                      after it connected, or a Discord-side identify was unexplained around its start",
-        handover: HandoverEffect::SettlesNew(HandoverOutcome::NewSessionSilent),
+    /// Session `id` (at row `row`) received an event at `at` while the sessions at rows
+    /// `others` were live next to it; `was_silent`: it had been flagged silent or quiet.
+    fn on_dispatch(
+        engine: &mut Engine,
+        id: u64,
+        row: usize,
+        others: &[usize],
+        at: Timestamp,
+        was_silent: bool,
+    ) {
     }
-    /// A live session silent for far longer than the bot's learned rate makes likely.
-    QuietSession => quiet_session {
-        severity: Warning,
-        runbook: "discordbotquietsession",
-        description: "a live session silent for far longer than the bot's own learned event rate \
-                      makes likely, with no risk factor (a warning, never a page: quiet nights exist)",
-        handover: HandoverEffect::SettlesNew(HandoverOutcome::NewSessionSilent),
+    /// The pod of session `id` ended (`code`, `clean`: closed cleanly; `was_live`: the session
+    /// was live just before), after the session was ended. Once per session the pod had.
+    fn on_pod_session_ended(
+        engine: &mut Engine,
+        id: u64,
+        at: Timestamp,
+        code: Option<i32>,
+        clean: bool,
+        was_live: bool,
+        source: &str,
+    ) {
     }
-    /// Two live sessions of one bot both receive events in the same window.
-    DuplicateDelivery => duplicate_delivery {
-        severity: Critical,
-        runbook: "discordbotduplicatedelivery",
-        description: "two live sessions of one bot both receive events in the same window (the bot \
-                      answers twice)",
-        handover: HandoverEffect::Marks(HandoverOutcome::DuplicateDelivery),
+    /// The pod `key` was deleted (after its sessions ended).
+    fn on_pod_deleted(engine: &mut Engine, key: &PodKey, at: Timestamp) {}
+    /// The pod `key` logged a fatal close of `bot`'s connection (after its sessions ended).
+    fn on_fatal(
+        engine: &mut Engine,
+        key: &PodKey,
+        bot: &str,
+        at: Timestamp,
+        reason: &str,
+        code: Option<u16>,
+        evidence: &Evidence,
+    ) {
     }
-    /// A pod ended without a clean gateway close.
-    LingeringSession => lingering_session {
-        severity: Warning,
-        runbook: "discordbotlingeringsession",
-        description: "a pod ended without a clean gateway close; Discord keeps that session for \
-                      minutes",
-        handover: HandoverEffect::Marks(HandoverOutcome::OldSessionLingering),
-    }
-    /// Discord's `remaining` fell by more than the identifies visible in logs.
-    UnattributedIdentify => unattributed_identify {
-        severity: Warning,
-        runbook: "discordbotunattributedidentify",
-        description: "Discord's remaining session starts fell by more than the identifies visible \
-                      in logs",
-        handover: HandoverEffect::None,
-    }
-    /// Few session starts left, or falling fast enough to run out before the reset.
-    StartLimitLow => start_limit_low {
-        severity: Warning,
-        runbook: "discordbotstartlimitlow",
-        description: "remaining session starts below a threshold, or falling fast enough to run \
-                      out before reset_after",
-        handover: HandoverEffect::None,
-    }
-    /// A non-recoverable close: invalid token, sharding or intents.
-    FatalClose => fatal_close {
-        severity: Critical,
-        runbook: "discordbotfatalclose",
-        description: "a non-recoverable close: invalid token (4004), invalid shard or sharding \
-                      (4010/4011), invalid or disallowed intents (4013/4014)",
-        handover: HandoverEffect::None,
-    }
-    /// The bot has running pods but no live session.
-    BotOffline => bot_offline {
-        severity: Critical,
-        runbook: "discordbotoffline",
-        description: "the bot has running pods but no live session",
-        handover: HandoverEffect::None,
-    }
+    /// The pod `key`, known by its name alone until now, got its namespace: every name-keyed
+    /// cache is stale.
+    fn on_pod_adopted(engine: &mut Engine, key: &PodKey) {}
+    /// A `session_start_limit` sample of `bot` was accounted for.
+    fn on_start_limit(engine: &mut Engine, bot: &str, at: Timestamp) {}
 }
 
-pub(super) use concurrent_sessions::ConcurrentMemo;
+/// `a == b` in a constant (build.rs's checks of each `META.name`).
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// A duration for an explanation: seconds, minutes or hours.
 fn secs(d: f64) -> String {
@@ -107,24 +118,10 @@ fn hms(t: Timestamp) -> String {
 }
 
 impl Engine {
-    /// Runs every time-driven detector at `now` (`finishing`: the input ended), then forgets
-    /// pods deleted long ago. The order is part of the behaviour (finding ids follow it).
+    /// Runs every time-driven detector at `now` (`finishing`: the input ended), in their
+    /// turns, then forgets pods deleted long ago.
     pub(super) fn detect(&mut self, now: Timestamp, finishing: bool) {
-        self.expire_lingering(now);
-        let mut groups: Vec<(String, u32)> = Vec::new();
-        for s in self.sessions.values() {
-            if !groups.iter().any(|(b, sh)| *sh == s.shard && *b == s.bot) {
-                groups.push((s.bot.clone(), s.shard));
-            }
-        }
-        groups.sort();
-        for (bot, shard) in groups {
-            self.evaluate_concurrent(&bot, shard, now);
-        }
-        self.evaluate_silence(now);
-        self.expire_duplicates(now);
-        self.evaluate_offline(now);
-        self.settle_identifies(now, finishing);
+        self.detectors_on_tick(now, finishing);
         self.collect_garbage(now);
     }
 }
@@ -133,8 +130,29 @@ impl Engine {
 mod tests {
     use super::Kind;
 
+    /// The kinds' order is a contract (metrics list kinds in it, `Kind`'s `Ord` sorts findings
+    /// by it): each file's `ORDER` must keep it. New kinds come after these.
     #[test]
-    fn every_kind_serializes_under_its_table_name() {
+    fn the_kinds_keep_their_order() {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names[..9],
+            [
+                "concurrent_sessions",
+                "silent_session",
+                "quiet_session",
+                "duplicate_delivery",
+                "lingering_session",
+                "unattributed_identify",
+                "start_limit_low",
+                "fatal_close",
+                "bot_offline",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_kind_serializes_under_its_file_name() {
         for k in Kind::ALL {
             let json = serde_json::to_string(&k).unwrap();
             assert_eq!(json, format!("\"{}\"", k.as_str()));

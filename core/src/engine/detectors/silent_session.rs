@@ -4,15 +4,75 @@
 
 use chrono::TimeDelta;
 
-use super::{hms, secs};
+use super::{Detector, hms, secs};
 use crate::engine::findings::{Assertion, Key};
 use crate::engine::state::Risk;
-use crate::engine::{Engine, Kind};
+use crate::engine::{
+    Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Legend, Severity, TimelineMark,
+};
 use crate::observation::Timestamp;
+
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "silent_session",
+    severity: Severity::Critical,
+    runbook: "docs/troubleshooting.md#discordbotsilentsession",
+    description: "a live session that gets no events while it is at risk: it started while \
+                  another session of the bot was live, its predecessor kept receiving events \
+                  after it connected, or a Discord-side identify was unexplained around its start",
+    handover: HandoverEffect::SettlesNew(HandoverOutcome::NewSessionSilent),
+    timeline: TimelineMark::Span(Legend {
+        mark: '!',
+        means: "silent",
+        rank: 1,
+    }),
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 1;
+/// Its turn on `on_tick`: after `concurrent_sessions`, before `duplicate_delivery` expires.
+pub(super) const ON_TICK: u32 = 30;
+/// Its turn on `on_session_ended`: before `concurrent_sessions`.
+pub(super) const ON_SESSION_ENDED: u32 = 10;
+/// Its turn on `on_dispatch`: before `duplicate_delivery`.
+pub(super) const ON_DISPATCH: u32 = 10;
+
+pub(super) struct SilentSession;
+
+impl Detector for SilentSession {
+    fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
+        engine.evaluate_silence(now);
+    }
+
+    fn on_session_ended(
+        engine: &mut Engine,
+        id: u64,
+        _bot: &str,
+        _shard: u32,
+        at: Timestamp,
+        was_silent: bool,
+    ) {
+        if was_silent {
+            engine.end_silence(id, at);
+        }
+    }
+
+    fn on_dispatch(
+        engine: &mut Engine,
+        id: u64,
+        _row: usize,
+        _others: &[usize],
+        at: Timestamp,
+        was_silent: bool,
+    ) {
+        if was_silent {
+            engine.end_silence(id, at);
+        }
+    }
+}
 
 impl Engine {
     /// `silent_session` (at risk) and `quiet_session` (no risk factor) of every open session.
-    pub(in crate::engine) fn evaluate_silence(&mut self, now: Timestamp) {
+    fn evaluate_silence(&mut self, now: Timestamp) {
         let ids: Vec<u64> = self
             .sessions
             .values()
@@ -49,13 +109,7 @@ impl Engine {
     }
 
     /// Opens (or refreshes) session `id`'s `silent_session`, silent since `since`.
-    pub(in crate::engine) fn flag_silent(
-        &mut self,
-        id: u64,
-        since: Timestamp,
-        now: Timestamp,
-        interval: Option<f64>,
-    ) {
+    fn flag_silent(&mut self, id: u64, since: Timestamp, now: Timestamp, interval: Option<f64>) {
         let p = self.cfg.silent_false_alarm;
         let s = self.sessions.get_mut(&id).expect("exists");
         s.silent_since = Some(since);
@@ -101,7 +155,7 @@ impl Engine {
     }
 
     /// The session at `row` received an event, or session `id` ended: its silence is over.
-    pub(in crate::engine) fn end_silence(&mut self, id: u64, at: Timestamp) {
+    fn end_silence(&mut self, id: u64, at: Timestamp) {
         let s = &self.sessions[&id];
         for kind in [Kind::SilentSession, Kind::QuietSession] {
             let k = Key::session(kind, s);

@@ -1,14 +1,37 @@
 //! `start_limit_low`: few session starts left, or burning them fast enough to run out before
 //! the window resets.
 
-use super::secs;
+use super::{Detector, secs};
 use crate::engine::findings::{Assertion, Evidence, Key};
-use crate::engine::{Engine, Kind, Severity};
+use crate::engine::{Engine, HandoverEffect, Kind, KindMeta, Severity, TimelineMark};
 use crate::observation::Timestamp;
+
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "start_limit_low",
+    severity: Severity::Warning,
+    runbook: "docs/troubleshooting.md#discordbotstartlimitlow",
+    description: "remaining session starts below a threshold, or falling fast enough to run \
+                  out before reset_after",
+    handover: HandoverEffect::None,
+    timeline: TimelineMark::None,
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 6;
+/// Its turn on `on_start_limit`: the only one.
+pub(super) const ON_START_LIMIT: u32 = 10;
+
+pub(super) struct StartLimitLow;
+
+impl Detector for StartLimitLow {
+    fn on_start_limit(engine: &mut Engine, bot: &str, at: Timestamp) {
+        engine.evaluate_start_limit(bot, at);
+    }
+}
 
 impl Engine {
     /// `start_limit_low`: few session starts left, or burning them fast enough to run out.
-    pub(in crate::engine) fn evaluate_start_limit(&mut self, bot: &str, at: Timestamp) {
+    fn evaluate_start_limit(&mut self, bot: &str, at: Timestamp) {
         let fraction = self.cfg.start_limit_low_fraction;
         let max_closed = self.cfg.max_closed_findings;
         let b = self.bot_state(bot);

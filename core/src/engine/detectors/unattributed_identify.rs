@@ -3,16 +3,39 @@
 
 use chrono::TimeDelta;
 
-use super::hms;
+use super::{Detector, hms};
 use crate::engine::findings::{Assertion, Evidence, Key};
 use crate::engine::state::Risk;
-use crate::engine::{Engine, Kind};
+use crate::engine::{Engine, HandoverEffect, Kind, KindMeta, Severity, TimelineMark};
 use crate::observation::Timestamp;
+
+/// The kind's metadata (read by metrics, alerts, the API, handovers and the timeline).
+pub(super) const META: KindMeta = KindMeta {
+    name: "unattributed_identify",
+    severity: Severity::Warning,
+    runbook: "docs/troubleshooting.md#discordbotunattributedidentify",
+    description: "Discord's remaining session starts fell by more than the identifies visible \
+                  in logs",
+    handover: HandoverEffect::None,
+    timeline: TimelineMark::None,
+};
+/// Its place among the kinds (`Kind`'s order, the order metrics list kinds).
+pub(super) const ORDER: u32 = 5;
+/// Its turn on `on_tick`: last.
+pub(super) const ON_TICK: u32 = 60;
+
+pub(super) struct UnattributedIdentify;
+
+impl Detector for UnattributedIdentify {
+    fn on_tick(engine: &mut Engine, now: Timestamp, finishing: bool) {
+        engine.settle_identifies(now, finishing);
+    }
+}
 
 impl Engine {
     /// `unattributed_identify`: match Discord's counted drops with the identifies in the logs,
     /// once the slack after each interval has passed.
-    pub(in crate::engine) fn settle_identifies(&mut self, now: Timestamp, finishing: bool) {
+    fn settle_identifies(&mut self, now: Timestamp, finishing: bool) {
         let skew = TimeDelta::seconds(self.cfg.identify_skew_secs as i64);
         let bots: Vec<String> = self.bots.keys().cloned().collect();
         for bot in bots {
