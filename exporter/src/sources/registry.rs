@@ -8,8 +8,13 @@
 /// [`SourcesConfig`](crate::sources::SourcesConfig); a test gathers its own test-only source
 /// with it the same way.
 ///
-/// ```ignore
-/// dge::gather_sources! { pub struct MySources { files: FilesSection, compose: ComposeSection } }
+/// ```
+/// use dge::sources::{discord::DiscordSection, files::FilesSection};
+///
+/// dge::gather_sources! { pub struct Mine { files: FilesSection, discord: DiscordSection } }
+///
+/// let log = dge::config::Config::default().log_settings();
+/// assert!(Mine::default().build(&log).unwrap().is_empty());
 /// ```
 #[macro_export]
 macro_rules! gather_sources {
