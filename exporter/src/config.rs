@@ -345,10 +345,10 @@ mod tests {
         assert!(e.contains("key `kubernetes.max_log_streams`"), "{e}");
     }
 
-    /// The sections are flattened into the root: the default survives the trip through the
-    /// TOML a user would write.
+    /// The sections' keys sit at the top level, as a user writes them, and a config survives
+    /// the trip through the TOML it serializes to.
     #[test]
-    fn the_default_round_trips() {
+    fn a_config_round_trips_through_its_toml() {
         let cfg = Config {
             sources: SourcesConfig {
                 files: crate::sources::files::FilesSection {
@@ -360,6 +360,8 @@ mod tests {
             ..Config::default()
         };
         let text = toml::to_string(&cfg).unwrap();
+        assert!(text.starts_with("listen = ") && text.contains("\npositions_file = \"/p\"\n"));
+        assert!(!text.contains("sources"), "{text}");
         assert_eq!(parse(&text).unwrap(), cfg, "{text}");
     }
 }
