@@ -6,9 +6,9 @@
 //! [`PodSet`], which turns pods into `Instance` observations once per transition and tells the
 //! log side what changed:
 //!
-//! - cluster mode: [`streams`] follows each bot container's log through the API server;
+//! - cluster mode: `streams` follows each bot container's log through the API server;
 //! - node mode (a DaemonSet): the watch is limited to `spec.nodeName` = this node, and
-//!   [`node`] reads `<log_root>/<ns>_<pod>_<uid>/<container>/*.log` with a positions file.
+//!   `node` reads `<log_root>/<ns>_<pod>_<uid>/<container>/*.log` with a positions file.
 //!
 //! Health: `source_up{source="kubernetes"}` (the watch) and `{source="kubernetes:logs"}`, with
 //! details in `/healthz`; the stream bound and counts in
