@@ -58,8 +58,8 @@ use dge_core::observation::Observation;
 /// running source. Gathered into [`SourcesConfig`] by one line in `registry!`.
 pub trait SourceConfig: Default + serde::Serialize + serde::de::DeserializeOwned {
     /// Checks what serde cannot (values that cannot work, profiles that do not compile), for
-    /// `check-config` as for every start. Resolving what only exists where the daemon runs (a
-    /// node name, a token) waits for [`build`](Self::build).
+    /// `check-config` as for every start. What only exists where the daemon runs waits: a node
+    /// name for [`build`](Self::build), a token for the source's start.
     fn validate(&self, log: &LogSettings) -> Result<()>;
 
     /// The source this section turns on, or `None` when the section does not configure it.
