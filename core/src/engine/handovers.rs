@@ -189,6 +189,11 @@ impl Handovers {
         self.next_id
     }
 
+    /// Whether a handover waits for its outcome.
+    pub fn any_open(&self) -> bool {
+        !self.open.is_empty()
+    }
+
     /// Follows one change of the engine's stream (`now`: the engine's time).
     pub fn apply(&mut self, c: &Change, now: Timestamp) {
         match c {

@@ -184,6 +184,10 @@ impl Engine {
     /// the ones decided now (all open ones when `all`).
     fn follow_handovers(&mut self, all: bool) {
         let Some(now) = self.now else { return };
+        // The per-line path: nothing new to read and nothing open to decide.
+        if self.handover_cursor == self.book.changes().len() && !self.handovers.any_open() {
+            return;
+        }
         for c in &self.book.changes()[self.handover_cursor..] {
             self.handovers.apply(c, now);
         }
