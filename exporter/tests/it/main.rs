@@ -10,6 +10,7 @@ mod discord_poller;
 mod e2e_alerting;
 mod finding_kinds;
 mod kubernetes;
+mod layering;
 mod otlp;
 mod replay_examples;
 mod sources;
