@@ -117,26 +117,6 @@ fn append(path: &std::path::Path, text: &[u8]) {
     f.write_all(text).unwrap();
 }
 
-/// Sends SIGTERM and waits (at most 10 s) for the exit.
-fn sigterm(daemon: &mut Exporter) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &daemon.child.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(s) = daemon.child.exited() {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 const OLD: &str = "2026-11-29T10:00:00.000000Z";
 
 fn openab(ts: &str, msg: &str) -> String {
@@ -306,7 +286,7 @@ fn run_restarted_with_a_positions_file_reads_every_line_exactly_once() {
     daemon.wait_for(Duration::from_secs(10), "3 matched lines", |e| {
         (matched(e) == Some(3.0)).then_some(())
     });
-    assert!(sigterm(&mut daemon).success());
+    assert!(daemon.sigterm(Duration::from_secs(10)).success());
     assert!(positions.exists(), "saved at shutdown");
 
     // While it is down: more lines, then a rename rotation and a new file with more.
@@ -322,7 +302,7 @@ fn run_restarted_with_a_positions_file_reads_every_line_exactly_once() {
     // Nothing more arrives late (a re-read would count the first 3 again).
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(matched(&daemon), Some(3.0));
-    assert!(sigterm(&mut daemon).success());
+    assert!(daemon.sigterm(Duration::from_secs(10)).success());
 
     // Without the positions file the new file is read again from its start.
     std::fs::write(
@@ -428,7 +408,7 @@ fn sigterm_shuts_down_cleanly() {
         ],
         dir.path(),
     );
-    let exit = sigterm(&mut daemon);
+    let exit = daemon.sigterm(Duration::from_secs(10));
     assert!(exit.success(), "exit status {exit}: {}", daemon.output());
     assert!(daemon.output().contains("shutting down"));
 }

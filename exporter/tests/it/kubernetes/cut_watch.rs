@@ -41,17 +41,17 @@ fn cut_watch_410_gone_cut_log_stream_and_a_restart_lose_and_repeat_nothing() {
     }
 
     let record = dir.path().join("record.jsonl");
-    let d = Daemon::start(
+    let d = start_daemon(
         dir.path(),
         "faults",
         &cluster_config(""),
         &kubeconfig,
         &record,
     );
-    let wait_lines = |d: &Daemon, n: u64, what: &str| {
+    let wait_lines = |d: &Exporter, n: u64, what: &str| {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let got = d.lines_counted();
+            let got = lines_counted(d);
             assert!(got <= n, "{what}: {got} lines counted, only {n} served");
             if got == n {
                 return;
@@ -176,7 +176,7 @@ fn cut_watch_410_gone_cut_log_stream_and_a_restart_lose_and_repeat_nothing() {
     if std::env::var_os("SHOW_DAEMON_LOG").is_some() {
         eprintln!("{}\n{:#?}", d.output(), fake.requests());
     }
-    d.stop();
+    stop(d);
 
     let rec = read_record(&record);
     let tr = transitions(&rec);

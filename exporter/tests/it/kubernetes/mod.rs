@@ -11,25 +11,22 @@
 //! 3. Node mode: CRI files written as the kubelet writes them (a rotation, a partial line),
 //!    the daemon restarted halfway (and a rotation while it is down): every line exactly once.
 
+use crate::support::exporter::{BIN, Exporter};
 use crate::support::fake_apiserver;
-use crate::support::prom;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use fake_apiserver::{FakeApiServer, PodBuilder};
-use prom::{ChildGuard, free_port, http};
 use serde_json::Value;
 
 mod cut_watch;
 mod node_mode;
 mod rollout;
 
-const BIN: &str = env!("CARGO_BIN_EXE_discord-gateway-exporter");
 const NS: &str = "bots";
 const C: &str = "agentbroker";
 
@@ -41,126 +38,46 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A daemon subprocess (`run --config .. --record ..`) with `KUBECONFIG` set.
-struct Daemon {
-    addr: SocketAddr,
-    log: PathBuf,
-    child: ChildGuard,
+/// Starts a daemon subprocess (`run --config .. --record ..`) with `KUBECONFIG` set.
+fn start_daemon(
+    dir: &Path,
+    name: &str,
+    config: &str,
+    kubeconfig: &Path,
+    record: &Path,
+) -> Exporter {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg, config).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--record")
+        .arg(record)
+        .env("KUBECONFIG", kubeconfig)
+        .env("RUST_LOG", "info,kube=warn,dge::sources::kubernetes=debug")
+        .env_remove("NODE_NAME")
+        .current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DGE_") || k.starts_with("OTEL_") {
+            cmd.env_remove(k);
+        }
+    }
+    Exporter::spawn(cmd, |_| dir.join(format!("{name}.log")))
 }
 
-impl Daemon {
-    fn start(dir: &Path, name: &str, config: &str, kubeconfig: &Path, record: &Path) -> Daemon {
-        let cfg = dir.join(format!("{name}.toml"));
-        std::fs::write(&cfg, config).unwrap();
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let mut cmd = Command::new(BIN);
-        cmd.arg("run")
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--record")
-            .arg(record)
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info,kube=warn,dge::sources::kubernetes=debug")
-            .env_remove("NODE_NAME")
-            .current_dir(dir);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("DGE_") || k.starts_with("OTEL_") {
-                cmd.env_remove(k);
-            }
-        }
-        let log = dir.join(format!("{name}.log"));
-        let mut child = ChildGuard::spawn("discord-gateway-exporter", cmd, &log);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = child.exited() {
-                panic!(
-                    "exporter exited ({status}):\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            if let Ok((200, _)) = http(addr, "GET", "/readyz", None, b"") {
-                return Daemon { addr, log, child };
-            }
-            assert!(Instant::now() < deadline, "exporter not ready on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+/// Lines the Kubernetes log streams counted.
+fn lines_counted(d: &Exporter) -> u64 {
+    d.metric_sum(
+        "discord_gateway_exporter_log_lines_total",
+        &[("source", "kubernetes:logs")],
+    ) as u64
+}
 
-    fn get(&self, path: &str) -> String {
-        let (status, body) = http(self.addr, "GET", path, None, b"").expect("GET");
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    fn json(&self, path: &str) -> Value {
-        serde_json::from_str(&self.get(path)).expect("JSON")
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `sum(metric{labels..})` in /metrics.
-    fn metric_sum(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
-        self.get("/metrics")
-            .lines()
-            .filter_map(|l| {
-                let rest = l.strip_prefix(metric)?;
-                if !(rest.starts_with('{') || rest.starts_with(' ')) {
-                    return None;
-                }
-                labels
-                    .iter()
-                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
-                    .then(|| rest.rsplit(' ').next()?.parse::<f64>().ok())?
-            })
-            .sum()
-    }
-
-    fn lines_counted(&self) -> u64 {
-        self.metric_sum(
-            "discord_gateway_exporter_log_lines_total",
-            &[("source", "kubernetes:logs")],
-        ) as u64
-    }
-
-    fn wait_for<T>(
-        &self,
-        timeout: Duration,
-        what: &str,
-        mut f: impl FnMut(&Self) -> Option<T>,
-    ) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(v) = f(self) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; exporter output:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    fn stop(mut self) {
-        let pid = self.child.pid().to_string();
-        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.exited() {
-                assert!(status.success(), "exit {status}:\n{}", self.output());
-                return;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+/// SIGTERM, then a clean exit.
+fn stop(mut d: Exporter) {
+    let status = d.sigterm(Duration::from_secs(20));
+    assert!(status.success(), "exit {status}:\n{}", d.output());
 }
 
 fn read_record(path: &Path) -> Vec<Value> {
@@ -214,7 +131,7 @@ fn dispatches(record: &[Value]) -> BTreeMap<u64, usize> {
 
 /// Waits until the daemon's recording holds `n` dispatch lines (they reach the engine in
 /// batches, a little after they are counted).
-fn wait_recorded(d: &Daemon, record: &Path, n: u64) {
+fn wait_recorded(d: &Exporter, record: &Path, n: u64) {
     d.wait_for(Duration::from_secs(20), "dispatch lines recorded", |_| {
         (dispatches(&read_record(record)).len() as u64 >= n).then_some(())
     });

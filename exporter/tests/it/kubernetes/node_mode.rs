@@ -95,10 +95,10 @@ bots = {{ agentbroker = "AgentBroker" }}
         positions.display()
     );
     let rec1 = dir.path().join("record1.jsonl");
-    let d = Daemon::start(dir.path(), "node1", &config, &kubeconfig, &rec1);
-    let wait = |d: &Daemon, n: u64| {
+    let d = start_daemon(dir.path(), "node1", &config, &kubeconfig, &rec1);
+    let wait = |d: &Exporter, n: u64| {
         d.wait_for(Duration::from_secs(30), "lines counted", |d| {
-            let got = d.lines_counted();
+            let got = lines_counted(d);
             assert!(got <= n, "{got} lines counted, {n} written");
             (got == n).then_some(())
         })
@@ -119,10 +119,10 @@ bots = {{ agentbroker = "AgentBroker" }}
     wait(&d, physical);
     // Every complete line reached the engine (the one waiting for its F is not complete).
     wait_recorded(&d, &rec1, id - 1);
-    let first_run = d.lines_counted();
+    let first_run = lines_counted(&d);
     let h = d.json("/healthz");
     assert_eq!(h["sources"]["kubernetes:logs"]["up"], true, "{h}");
-    d.stop();
+    stop(d);
     assert!(positions.exists(), "positions saved");
 
     // While it is down: the partial's end, more lines, and another rotation.
@@ -133,22 +133,22 @@ bots = {{ agentbroker = "AgentBroker" }}
     append(&log0, &lines(6, &mut id, &mut physical));
 
     let rec2 = dir.path().join("record2.jsonl");
-    let d = Daemon::start(dir.path(), "node2", &config, &kubeconfig, &rec2);
+    let d = start_daemon(dir.path(), "node2", &config, &kubeconfig, &rec2);
     // The P line read in the first run is read again with its F (its bytes were not
     // committed): counted once more as a physical line, but it is one logical line.
     let second_expected = physical - first_run + 1;
     d.wait_for(Duration::from_secs(30), "second run's lines", |d| {
-        let got = d.lines_counted();
+        let got = lines_counted(d);
         assert!(got <= second_expected, "{got} > {second_expected}");
         (got == second_expected).then_some(())
     });
     append(&log0, &lines(2, &mut id, &mut physical));
     d.wait_for(Duration::from_secs(30), "lines after restart", |d| {
-        (d.lines_counted() == second_expected + 2).then_some(())
+        (lines_counted(d) == second_expected + 2).then_some(())
     });
     let first_recorded = dispatches(&read_record(&rec1)).len() as u64;
     wait_recorded(&d, &rec2, id - first_recorded);
-    d.stop();
+    stop(d);
 
     let mut all = read_record(&rec1);
     all.extend(read_record(&rec2));

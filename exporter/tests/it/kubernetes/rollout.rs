@@ -50,7 +50,7 @@ fn rollout_restart_shows_concurrent_and_silent_sessions_for_the_new_pod() {
     fake.put_pod(other.json());
 
     let record = dir.path().join("record.jsonl");
-    let d = Daemon::start(
+    let d = start_daemon(
         dir.path(),
         "rollout",
         &cluster_config(""),
@@ -61,7 +61,7 @@ fn rollout_restart_shows_concurrent_and_silent_sessions_for_the_new_pod() {
     d.wait_for(
         Duration::from_secs(30),
         "the old pod's history read back",
-        |d| (d.lines_counted() >= history_lines).then_some(()),
+        |d| (lines_counted(d) >= history_lines).then_some(()),
     );
     let h = d.json("/healthz");
     assert_eq!(h["sources"]["kubernetes"]["up"], true, "{h}");
@@ -140,7 +140,7 @@ fn rollout_restart_shows_concurrent_and_silent_sessions_for_the_new_pod() {
         ) == 1.0)
             .then_some(())
     });
-    d.stop();
+    stop(d);
 
     let rec = read_record(&record);
     let tr = transitions(&rec);
