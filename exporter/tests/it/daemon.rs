@@ -318,77 +318,73 @@ fn run_restarted_with_a_positions_file_reads_every_line_exactly_once() {
     );
 }
 
+/// `check-config [FILE]` with `env` set: its exit code, stdout and stderr.
+fn check_config(
+    file: Option<&std::path::Path>,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(exporter::BIN);
+    cmd.arg("check-config").args(file).envs(env.iter().copied());
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The error of a `check-config` that must fail (exit 2).
+fn rejected(file: Option<&std::path::Path>, env: &[(&str, &std::ffi::OsStr)]) -> String {
+    let (code, _, err) = check_config(file, env);
+    assert_eq!(code, Some(2), "{err}");
+    err
+}
+
 #[test]
 fn check_config_explains_what_is_wrong_and_where() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
+    let file = Some(bad.as_path());
     std::fs::write(&bad, "listen = \"127.0.0.1:9464\"\ntick_ms = \"often\"\n").unwrap();
-    let out = exporter::run(&["check-config", bad.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rejected(file, &[]);
     assert!(err.contains("tick_ms"), "{err}");
     std::fs::write(
         &bad,
         "[[rule]]\nname = \"mine\"\nliteral = \"x\"\nregex = \"x(\"\nevent = \"dispatch\"\n",
     )
     .unwrap();
-    let out = exporter::run(&["check-config", bad.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rejected(file, &[]);
     assert!(err.contains("mine"), "names the rule: {err}");
     // Environment overrides are checked like the file.
-    let out = std::process::Command::new(exporter::BIN)
-        .arg("check-config")
-        .env("DGE_LISTEN", "not an address")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
+    let err = rejected(None, &[("DGE_LISTEN", "not an address".as_ref())]);
+    assert!(err.contains("listen"), "{err}");
     std::fs::write(
         &bad,
         format!("positions_file = \"{}\"\n", dir.path().display()),
     )
     .unwrap();
-    let out = exporter::run(&["check-config", bad.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rejected(file, &[]);
     assert!(
         err.contains("positions_file") && err.contains("directory"),
         "{err}"
     );
     // A key no part of the config owns is named, whether from the file or a `DGE_` variable.
     std::fs::write(&bad, "listen_addr = \"127.0.0.1:9464\"\n").unwrap();
-    let out = exporter::run(&["check-config", bad.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rejected(file, &[]);
     assert!(
         err.contains("key `listen_addr`: unknown field") && err.contains("TOML file"),
         "{err}"
     );
-    let out = std::process::Command::new(exporter::BIN)
-        .arg("check-config")
-        .env("DGE_LISTEN_ADDR", "127.0.0.1:9464")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rejected(None, &[("DGE_LISTEN_ADDR", "127.0.0.1:9464".as_ref())]);
     assert!(
         err.contains("key `listen_addr`: unknown field") && err.contains("DGE_"),
         "{err}"
     );
     // `DGE_CONFIG` names the file (`run --config`); it is no key of the config.
     std::fs::write(&bad, "[[file]]\npath = \"/var/log/*.log\"\n").unwrap();
-    let out = std::process::Command::new(exporter::BIN)
-        .args(["check-config", bad.to_str().unwrap()])
-        .env("DGE_CONFIG", &bad)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("config OK"));
+    let (code, out, err) = check_config(file, &[("DGE_CONFIG", bad.as_os_str())]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("config OK"));
 }
 
 /// SIGTERM stops the daemon cleanly (exit 0), flushing its recording.
