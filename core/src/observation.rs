@@ -119,6 +119,35 @@ pub enum SessionEvent {
         kind: Option<Arc<str>>,
     },
     HeartbeatAck,
+    /// A heartbeat sent, with the last sequence number the session received when the line
+    /// logs it: a sequence that advances is proof of events at the gateway's own rate.
+    Heartbeat {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sequence: Option<u64>,
+    },
+    /// The previous heartbeat was never acknowledged: a zombie connection.
+    HeartbeatMissed,
+    /// The event loop could not keep up (a heartbeat blocked, "N ms behind").
+    Stalled {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        behind_ms: Option<u64>,
+    },
+    /// The library waits for an identify slot (its own start-limit throttle).
+    IdentifyThrottled {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_ms: Option<u64>,
+    },
+    /// RESUME sent: the library tries to continue its session (no new session start).
+    Resuming,
+    /// The library logged Discord's session start-limit figures itself.
+    SessionLimit {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remaining: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reset_after_ms: Option<u64>,
+    },
     Reconnecting,
     InvalidSession {
         resumable: bool,
@@ -150,6 +179,12 @@ impl SessionEvent {
             Self::Resumed => "resumed",
             Self::Dispatch { .. } => "dispatch",
             Self::HeartbeatAck => "heartbeat_ack",
+            Self::Heartbeat { .. } => "heartbeat",
+            Self::HeartbeatMissed => "heartbeat_missed",
+            Self::Stalled { .. } => "stalled",
+            Self::IdentifyThrottled { .. } => "identify_throttled",
+            Self::Resuming => "resuming",
+            Self::SessionLimit { .. } => "session_limit",
             Self::Reconnecting => "reconnecting",
             Self::InvalidSession { .. } => "invalid_session",
             Self::Closed { .. } => "closed",

@@ -118,7 +118,19 @@ impl Engine {
                 };
                 self.on_dispatch(id, at, evidence);
             }
-            SessionEvent::HeartbeatAck => {}
+            // Gateway-health signals: seen (they advance the instance's time) but not yet
+            // interpreted by a detector.
+            SessionEvent::HeartbeatAck
+            | SessionEvent::Heartbeat { .. }
+            | SessionEvent::HeartbeatMissed
+            | SessionEvent::Stalled { .. }
+            | SessionEvent::IdentifyThrottled { .. }
+            | SessionEvent::SessionLimit { .. } => {}
+            SessionEvent::Resuming => {
+                if let Some(id) = self.current(&key, shard) {
+                    self.update(id, at, SessionState::Reconnecting { code: None });
+                }
+            }
             SessionEvent::Reconnecting => {
                 if let Some(id) = self.current(&key, shard) {
                     self.update(id, at, SessionState::Reconnecting { code: None });

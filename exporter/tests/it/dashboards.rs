@@ -389,7 +389,7 @@ fn every_metric_a_dashboard_or_alert_reads_is_served() {
 fn metric_names_skip_recording_rules_labels_and_strings() {
     assert_eq!(
         metric_names(
-            r#"sum by (bot) (rate(discord_gateway_session_events_total{job="discord-gateway-exporter"}[5m])) > bot:discord_session_start_limit_remaining:min"#
+            r#"sum by (bot) (rate(discord_gateway_session_events_total{job="discord-gateway-exporter"}[5m])) > bot:discord_gateway_session_start_limit_remaining:min"#
         ),
         ["discord_gateway_session_events_total"]
     );

@@ -209,7 +209,7 @@ async fn a_source_written_outside_the_crate_reaches_the_engine_through_the_contr
     assert_eq!(
         metric(
             &text,
-            "discord_session_start_limit_remaining{bot=\"ComposeBot\"}"
+            "discord_gateway_session_start_limit_remaining{bot=\"ComposeBot\"}"
         ),
         Some(997.0),
         "{text}"

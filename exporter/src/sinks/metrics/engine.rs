@@ -48,7 +48,7 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
         samples: |snap, emit| per_session(snap, emit, |s| s.last_event_at.map(|t| Gauge(secs(t)))),
     },
     &Family::<2, Gauge> {
-        name: "discord_gateway_live_sessions",
+        name: "discord_gateway_shard_live_sessions",
         help: "Live sessions per bot and shard (more than 1 is an overlap).",
         labels: ["bot", "shard"],
         samples: |snap, emit| {
@@ -160,7 +160,7 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
         },
     },
     &Family::<1, Gauge> {
-        name: "discord_session_start_limit",
+        name: "discord_gateway_session_start_limit",
         help: "Discord session_start_limit.total: session starts allowed per window (named without _total: it is a gauge).",
         labels: ["bot"],
         samples: |snap, emit| {
@@ -170,7 +170,7 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
         },
     },
     &Family::<1, Gauge> {
-        name: "discord_session_start_limit_remaining",
+        name: "discord_gateway_session_start_limit_remaining",
         help: "Discord session_start_limit.remaining.",
         labels: ["bot"],
         samples: |snap, emit| {
@@ -182,7 +182,7 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
         },
     },
     &Family::<1, Gauge> {
-        name: "discord_session_start_limit_max_concurrency",
+        name: "discord_gateway_session_start_limit_max_concurrency",
         help: "Discord session_start_limit.max_concurrency.",
         labels: ["bot"],
         samples: |snap, emit| {
@@ -194,7 +194,7 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
         },
     },
     &Family::<1, Gauge> {
-        name: "discord_session_start_limit_reset_after_seconds",
+        name: "discord_gateway_session_start_limit_reset_after_seconds",
         help: "Seconds until Discord resets remaining.",
         labels: ["bot"],
         samples: |snap, emit| {

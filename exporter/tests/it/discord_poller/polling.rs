@@ -129,12 +129,12 @@ async fn normal_samples_and_a_window_reset() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let m = |n: &str| d.metric(n, &[("bot", "AgentBroker")]);
     // The gauge of `total` is named without `_total` (promtool rejects it on a gauge).
-    assert_eq!(m("discord_session_start_limit"), Some(1000.0));
-    assert_eq!(m("discord_session_start_limit_remaining"), Some(999.0));
-    assert_eq!(m("discord_session_start_limit_max_concurrency"), Some(1.0));
+    assert_eq!(m("discord_gateway_session_start_limit"), Some(1000.0));
+    assert_eq!(m("discord_gateway_session_start_limit_remaining"), Some(999.0));
+    assert_eq!(m("discord_gateway_session_start_limit_max_concurrency"), Some(1.0));
     assert_eq!(m("discord_gateway_recommended_shards"), Some(2.0));
     assert_eq!(
-        m("discord_session_start_limit_reset_after_seconds"),
+        m("discord_gateway_session_start_limit_reset_after_seconds"),
         Some(86390.0)
     );
     assert_eq!(
@@ -399,7 +399,7 @@ async fn malformed_and_truncated_json_back_off() {
     .await;
     assert_eq!(
         d.metric(
-            "discord_session_start_limit_remaining",
+            "discord_gateway_session_start_limit_remaining",
             &[("bot", "AgentBroker")]
         ),
         Some(1000.0)

@@ -16,7 +16,7 @@ use dge_core::observation::SessionEvent;
 const MAX_CAPTURE_BYTES: usize = 200;
 
 /// Capture names a rule's regex may use.
-pub const CAPTURE_NAMES: [&str; 7] = [
+pub const CAPTURE_NAMES: [&str; 13] = [
     "bot",
     "shard",
     "session_id",
@@ -24,6 +24,12 @@ pub const CAPTURE_NAMES: [&str; 7] = [
     "kind",
     "reason",
     "resumable",
+    "sequence",
+    "millis",
+    "seconds",
+    "total",
+    "remaining",
+    "reset_after",
 ];
 /// The event a rule produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,12 @@ pub(super) enum EventKind {
     Resumed,
     Dispatch,
     HeartbeatAck,
+    Heartbeat,
+    HeartbeatMissed,
+    Stalled,
+    IdentifyThrottled,
+    Resuming,
+    SessionLimit,
     Reconnecting,
     InvalidSession,
     Closed,
@@ -45,13 +57,19 @@ pub(super) enum EventKind {
 }
 
 impl EventKind {
-    pub(super) const ALL: [EventKind; 13] = [
+    pub(super) const ALL: [EventKind; 19] = [
         Self::Starting,
         Self::Identifying,
         Self::Ready,
         Self::Resumed,
         Self::Dispatch,
         Self::HeartbeatAck,
+        Self::Heartbeat,
+        Self::HeartbeatMissed,
+        Self::Stalled,
+        Self::IdentifyThrottled,
+        Self::Resuming,
+        Self::SessionLimit,
         Self::Reconnecting,
         Self::InvalidSession,
         Self::Closed,
@@ -70,6 +88,12 @@ impl EventKind {
             Self::Resumed => "resumed",
             Self::Dispatch => "dispatch",
             Self::HeartbeatAck => "heartbeat_ack",
+            Self::Heartbeat => "heartbeat",
+            Self::HeartbeatMissed => "heartbeat_missed",
+            Self::Stalled => "stalled",
+            Self::IdentifyThrottled => "identify_throttled",
+            Self::Resuming => "resuming",
+            Self::SessionLimit => "session_limit",
             Self::Reconnecting => "reconnecting",
             Self::InvalidSession => "invalid_session",
             Self::Closed => "closed",
@@ -94,6 +118,9 @@ impl EventKind {
                 | (Self::Dispatch, "kind")
                 | (Self::Fatal, "reason")
                 | (Self::InvalidSession, "resumable")
+                | (Self::Heartbeat, "sequence")
+                | (Self::Stalled | Self::IdentifyThrottled, "millis" | "seconds")
+                | (Self::SessionLimit, "total" | "remaining" | "reset_after")
         )
     }
 
@@ -107,6 +134,20 @@ impl EventKind {
             Self::Resumed => SessionEvent::Resumed,
             Self::Dispatch => SessionEvent::Dispatch { kind: v.kind },
             Self::HeartbeatAck => SessionEvent::HeartbeatAck,
+            Self::Heartbeat => SessionEvent::Heartbeat {
+                sequence: v.sequence,
+            },
+            Self::HeartbeatMissed => SessionEvent::HeartbeatMissed,
+            Self::Stalled => SessionEvent::Stalled {
+                behind_ms: v.millis,
+            },
+            Self::IdentifyThrottled => SessionEvent::IdentifyThrottled { wait_ms: v.millis },
+            Self::Resuming => SessionEvent::Resuming,
+            Self::SessionLimit => SessionEvent::SessionLimit {
+                total: v.total,
+                remaining: v.remaining,
+                reset_after_ms: v.reset_after,
+            },
             Self::Reconnecting => SessionEvent::Reconnecting,
             Self::InvalidSession => SessionEvent::InvalidSession {
                 resumable: v.resumable.unwrap_or(false),
@@ -131,6 +172,13 @@ pub(super) struct Values {
     code: Option<u16>,
     reason: Option<String>,
     resumable: Option<bool>,
+    sequence: Option<u64>,
+    /// A duration in milliseconds (from a `millis` or a `seconds` capture).
+    millis: Option<u64>,
+    total: Option<u32>,
+    remaining: Option<u32>,
+    /// Milliseconds until the start limit resets.
+    reset_after: Option<u64>,
 }
 
 /// Capture group indices of the known names.
@@ -143,6 +191,12 @@ struct Groups {
     kind: Option<usize>,
     reason: Option<usize>,
     resumable: Option<usize>,
+    sequence: Option<usize>,
+    millis: Option<usize>,
+    seconds: Option<usize>,
+    total: Option<usize>,
+    remaining: Option<usize>,
+    reset_after: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -213,6 +267,12 @@ impl CompiledRule {
                         "kind" => &mut groups.kind,
                         "reason" => &mut groups.reason,
                         "resumable" => &mut groups.resumable,
+                        "sequence" => &mut groups.sequence,
+                        "millis" => &mut groups.millis,
+                        "seconds" => &mut groups.seconds,
+                        "total" => &mut groups.total,
+                        "remaining" => &mut groups.remaining,
+                        "reset_after" => &mut groups.reset_after,
                         other => {
                             return Err(ProfileError::rule(
                                 name,
@@ -294,6 +354,13 @@ impl CompiledRule {
             resumable: get(self.groups.resumable)
                 .and_then(parse_bool)
                 .or(f.resumable),
+            sequence: get(self.groups.sequence).and_then(parse_num::<u64>),
+            millis: get(self.groups.millis)
+                .and_then(parse_millis)
+                .or_else(|| get(self.groups.seconds).and_then(parse_seconds_as_millis)),
+            total: get(self.groups.total).and_then(parse_num::<u32>),
+            remaining: get(self.groups.remaining).and_then(parse_num::<u32>),
+            reset_after: get(self.groups.reset_after).and_then(parse_millis),
         };
         let mut captures = Vec::new();
         if let (true, Some(caps), Some(re)) = (want_captures, caps, &self.regex) {
@@ -324,6 +391,18 @@ fn capture_text(raw: &[u8]) -> String {
     }
     let v = &v[..v.len().min(MAX_CAPTURE_BYTES)];
     String::from_utf8_lossy(v).into_owned()
+}
+
+/// Milliseconds, whole or with a fraction (`1234`, `1234.5`).
+fn parse_millis(raw: &[u8]) -> Option<u64> {
+    let ms: f64 = std::str::from_utf8(raw.trim_ascii()).ok()?.parse().ok()?;
+    (ms.is_finite() && ms >= 0.0 && ms < 1e15).then(|| ms.round() as u64)
+}
+
+/// Seconds (`2.5`) as milliseconds.
+fn parse_seconds_as_millis(raw: &[u8]) -> Option<u64> {
+    let s: f64 = std::str::from_utf8(raw.trim_ascii()).ok()?.parse().ok()?;
+    (s.is_finite() && s >= 0.0 && s < 1e12).then(|| (s * 1000.0).round() as u64)
 }
 
 fn parse_num<T: std::str::FromStr>(raw: &[u8]) -> Option<T> {
