@@ -78,7 +78,12 @@ fn kube_prometheus_stack_variants_carry_the_release_label_where_the_stack_select
                     && o["metadata"]["labels"]["grafana_dashboard"].as_str() == Some("1"));
             let release = o["metadata"]["labels"]["release"].as_str();
             if selected {
-                assert_eq!(release, Some(RELEASE), "{dir}: {} has no release label", id(o));
+                assert_eq!(
+                    release,
+                    Some(RELEASE),
+                    "{dir}: {} has no release label",
+                    id(o)
+                );
                 labelled += 1;
             } else {
                 assert_eq!(release, None, "{dir}: {} is labelled for no reason", id(o));
