@@ -199,7 +199,10 @@ fn demo_incident_pages_silent_session_and_fills_every_dashboard_panel() {
     );
     let warned_after = demo_ready.elapsed();
     assert!(warned_after <= Duration::from_secs(90), "{warned_after:?}");
-    assert_eq!(path, "/chat", "early warning not routed to chat: {warning:#}");
+    assert_eq!(
+        path, "/chat",
+        "early warning not routed to chat: {warning:#}"
+    );
     assert_eq!(label(&warning, "severity"), "warning", "{warning:#}");
     assert!(
         label(&warning, "bot").eq_ignore_ascii_case("agentbroker")
