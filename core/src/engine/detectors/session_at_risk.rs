@@ -5,7 +5,7 @@
 //! `SETTLE_SECS` after the sign, so within a minute of the connect whatever the bot's event
 //! rate; closed when the session receives an event, ends, or `silent_session` takes over.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::TimeDelta;
 
@@ -44,11 +44,13 @@ const SETTLE_SECS: i64 = 15;
 
 pub(super) struct SessionAtRisk;
 
-/// Per session (engine id) that has not received an event yet: when a peer that was live
-/// before it first received an event after it connected.
+/// What the per-event path needs without building a finding key: per session (engine id)
+/// that has not received an event yet, when a peer that was live before it first received an
+/// event after it connected; and the sessions whose warning is open.
 #[derive(Debug, Default)]
 pub(super) struct State {
     peer_event: HashMap<u64, Timestamp>,
+    open: HashSet<u64>,
 }
 
 impl Detector for SessionAtRisk {
@@ -64,9 +66,18 @@ impl Detector for SessionAtRisk {
         at: Timestamp,
         _was_silent: bool,
     ) {
-        // The receiving session proved it is connected: no early warning for it.
-        engine.detectors.session_at_risk.peer_event.remove(&id);
-        engine.close_at_risk(id, at);
+        // The receiving session proved it is connected: no early warning for it. (The common
+        // case, no overlap and nothing open, costs two emptiness checks.)
+        let st = &mut engine.detectors.session_at_risk;
+        if !st.peer_event.is_empty() {
+            st.peer_event.remove(&id);
+        }
+        if !st.open.is_empty() && st.open.contains(&id) {
+            engine.close_at_risk(id, at);
+        }
+        if others.is_empty() {
+            return;
+        }
         let ready = engine.sessions.at(row).ready_at;
         for &o in others {
             let s = engine.sessions.at(o);
@@ -93,7 +104,9 @@ impl Detector for SessionAtRisk {
         _was_silent: bool,
     ) {
         engine.detectors.session_at_risk.peer_event.remove(&id);
-        engine.close_at_risk(id, at);
+        if engine.detectors.session_at_risk.open.contains(&id) {
+            engine.close_at_risk(id, at);
+        }
     }
 }
 
@@ -217,6 +230,7 @@ impl Engine {
             let key = Key::session(Kind::SessionAtRisk, s);
             let a = Assertion::new(key, sign.since(), explanation, evidence).about(id);
             self.book.assert(a);
+            self.detectors.session_at_risk.open.insert(id);
         }
         // Session gone from view (forgotten, no longer live): nothing left to warn about.
         for k in self.book.active_keys(Kind::SessionAtRisk) {
@@ -225,6 +239,9 @@ impl Engine {
                 .values()
                 .any(|s| s.bot == k.bot && k.subject.is_of(s) && s.is_open() && s.is_live(now));
             if !still {
+                if let Some(id) = self.book.get(&k).and_then(|f| f.session) {
+                    self.detectors.session_at_risk.open.remove(&id);
+                }
                 self.book.close(&k, now, self.cfg.max_closed_findings);
             }
         }
@@ -232,6 +249,7 @@ impl Engine {
 
     /// Session `id` received an event, ended or was found silent: its warning is over.
     fn close_at_risk(&mut self, id: u64, at: Timestamp) {
+        self.detectors.session_at_risk.open.remove(&id);
         if let Some(s) = self.sessions.get(&id) {
             let k = Key::session(Kind::SessionAtRisk, s);
             self.book.close(&k, at, self.cfg.max_closed_findings);
