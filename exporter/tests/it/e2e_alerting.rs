@@ -155,6 +155,10 @@ fn demo_incident_pages_silent_session_and_fills_every_dashboard_panel() {
     let alertmanager = prom::Alertmanager::start(&am_config);
 
     let (_demo, demo_addr, _demo_dir) = start_demo();
+    // The demo's AgentBroker rollout connects the new pod at +17.4 s simulated, under a
+    // second of real time after the demo is ready: "within 90 s of the connect" is within
+    // 90 s of this instant at the latest.
+    let demo_ready = Instant::now();
 
     // Prometheus scraping the demo every second with the shipped rules.
     let mut files = Vec::new();
@@ -181,6 +185,42 @@ fn demo_incident_pages_silent_session_and_fills_every_dashboard_panel() {
         .map(|(n, c)| (n.as_str(), c.as_str()))
         .collect();
     let prometheus = prom::Prometheus::start_with_files(&config, &file_refs);
+
+    // The early warning reaches chat within 90 s of the connect, about the new pod, before
+    // the silence can be confirmed.
+    let (path, warning) = webhook.wait_for(
+        "a DiscordBotSessionAtRisk notification",
+        Duration::from_secs(90).saturating_sub(demo_ready.elapsed()),
+        |_| {
+            notified_alerts(&webhook).into_iter().find(|(_, a)| {
+                label(a, "alertname") == "DiscordBotSessionAtRisk" && a["status"] == "firing"
+            })
+        },
+    );
+    let warned_after = demo_ready.elapsed();
+    assert!(warned_after <= Duration::from_secs(90), "{warned_after:?}");
+    assert_eq!(
+        path, "/chat",
+        "early warning not routed to chat: {warning:#}"
+    );
+    assert_eq!(label(&warning, "severity"), "warning", "{warning:#}");
+    assert!(
+        label(&warning, "bot").eq_ignore_ascii_case("agentbroker")
+            && label(&warning, "pod").starts_with("agentbroker-5f7b9c6d8-"),
+        "early warning about the wrong session: {warning:#}"
+    );
+    assert_eq!(
+        warning["annotations"]["runbook_url"],
+        format!("{RUNBOOK_BASE}discordbotsessionatrisk"),
+        "{warning:#}"
+    );
+    assert!(
+        !notified_alerts(&webhook)
+            .iter()
+            .any(|(_, a)| label(a, "alertname") == "DiscordBotSilentSession"),
+        "the page came before the early warning"
+    );
+    eprintln!("early warning notified {warned_after:?} after the demo was ready");
 
     // The deaf AgentBroker session reaches the pager, with its runbook.
     let silent = webhook.wait_for(

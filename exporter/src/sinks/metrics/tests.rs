@@ -77,6 +77,11 @@ fn render_self_metrics() -> String {
     own.discord_requests
         .with_label_values(&["AgentBroker", "200"])
         .inc();
+    // The Kubernetes source's own families (registered when it starts).
+    let kube = crate::sources::kubernetes::KubeMetrics::new(&own);
+    kube.pods.set(2);
+    kube.streams.with_label_values(&["waiting"]).set(1);
+    kube.pods_without_lines.set(1);
     masked(&m)
 }
 

@@ -11,6 +11,9 @@ use crate::self_metrics::SelfMetrics;
 pub struct KubeMetrics {
     /// `discord_gateway_exporter_kubernetes_pods`: pods the watch currently holds.
     pub pods: IntGauge,
+    /// `discord_gateway_exporter_kubernetes_pods_without_lines`: running watched pods with no
+    /// log line read for 30 minutes (see `coverage`).
+    pub pods_without_lines: IntGauge,
     /// `discord_gateway_exporter_kubernetes_log_streams{state}`: active, waiting, failing.
     pub streams: IntGaugeVec,
     /// `discord_gateway_exporter_kubernetes_log_streams_max`.
@@ -31,6 +34,11 @@ impl KubeMetrics {
             pods: IntGauge::with_opts(Opts::new(
                 "discord_gateway_exporter_kubernetes_pods",
                 "Pods the Kubernetes pod watch currently holds.",
+            ))
+            .expect("valid metric"),
+            pods_without_lines: IntGauge::with_opts(Opts::new(
+                "discord_gateway_exporter_kubernetes_pods_without_lines",
+                "Running watched pods from which no log line was read for 30 minutes.",
             ))
             .expect("valid metric"),
             streams: IntGaugeVec::new(
@@ -68,6 +76,7 @@ impl KubeMetrics {
         }
         for c in [
             Box::new(m.pods.clone()) as Box<dyn Collector>,
+            Box::new(m.pods_without_lines.clone()),
             Box::new(m.streams.clone()),
             Box::new(m.streams_max.clone()),
             Box::new(m.lists.clone()),

@@ -15,6 +15,7 @@
 //! `discord_gateway_exporter_kubernetes_log_streams{state}`.
 
 pub mod config;
+mod coverage;
 mod dedup;
 mod metrics;
 mod node;
@@ -41,7 +42,7 @@ pub use pods::{PodInfo, PodSet, PodSetStats, RunInfo};
 
 use crate::error::Result;
 use crate::sources::{LogSettings, Source, SourceContext};
-use dge_core::observation::Observation;
+use dge_core::observation::{Observation, Timestamp};
 use dge_parse::kube_json::PodAttribution;
 use dge_parse::logs::CompiledProfile;
 
@@ -281,6 +282,12 @@ async fn run(s: Settings, mut ctx: SourceContext) {
                     logs_health.report(c.failing == 0, detail).await;
                 }
                 metrics.pods.set(set.len() as i64);
+                let silent = coverage::pods_without_lines(
+                    set.infos(),
+                    |key| logs.last_line(key),
+                    chrono::Utc::now(),
+                );
+                metrics.pods_without_lines.set(silent as i64);
                 set.forget_deleted_before(chrono::Utc::now() - FORGET_AFTER);
                 let (up, detail) = match &watch_error {
                     Some(e) => (false, format!("pod watch failing (retrying): {e}")),
@@ -371,6 +378,14 @@ impl Logs {
         match self {
             Logs::Cluster(s) => s.update(info),
             Logs::Node(n) => n.update(info),
+        }
+    }
+
+    /// When a line of the pod (by key) was last read, if ever since it is followed.
+    fn last_line(&self, key: &str) -> Option<Timestamp> {
+        match self {
+            Logs::Cluster(s) => s.last_line(key),
+            Logs::Node(n) => n.last_line(key),
         }
     }
 }

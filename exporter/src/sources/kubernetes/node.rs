@@ -11,11 +11,13 @@ use super::LOGS_SOURCE;
 use super::pods::PodInfo;
 use crate::sources::files::{FileFollower, FileSource, PollStats, Position};
 use crate::sources::positions::{self, PositionsFile};
-use dge_core::observation::Observation;
+use dge_core::observation::{Observation, Timestamp};
 use dge_parse::logs::CompiledProfile;
 
 struct PodFiles {
     follower: FileFollower,
+    /// When a line of it was last read.
+    last_line: Option<Timestamp>,
     /// The pod is gone: one last poll, then forgotten.
     gone: bool,
 }
@@ -107,6 +109,7 @@ impl NodeLogs {
             info.key.clone(),
             PodFiles {
                 follower,
+                last_line: None,
                 gone: false,
             },
         );
@@ -120,6 +123,9 @@ impl NodeLogs {
         for (key, p) in &mut self.pods {
             let before = out.len();
             let s = p.follower.poll(out);
+            if s.matched + s.ignored + s.malformed > 0 {
+                p.last_line = Some(chrono::Utc::now());
+            }
             read |= out.len() > before || s.matched + s.ignored + s.malformed > 0;
             total.stats.matched += s.matched;
             total.stats.ignored += s.ignored;
@@ -140,6 +146,11 @@ impl NodeLogs {
             f.save_if_due(read, || Self::all_positions(&self.unclaimed, &self.pods));
         }
         total
+    }
+
+    /// When a line of the pod `key` was last read, if ever.
+    pub fn last_line(&self, key: &str) -> Option<Timestamp> {
+        self.pods.get(key)?.last_line
     }
 
     /// Pods followed.

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::AsyncReadExt;
@@ -32,7 +32,7 @@ use super::dedup::Dedup;
 use super::metrics::KubeMetrics;
 use super::pods::PodInfo;
 use crate::self_metrics::SelfMetrics;
-use dge_core::observation::{InstanceId, Observation};
+use dge_core::observation::{InstanceId, Observation, Timestamp};
 use dge_parse::lines::LineSplitter;
 use dge_parse::logs::{CompiledProfile, Framing, LogStream, Outcome};
 
@@ -73,6 +73,8 @@ pub struct Ctx {
 struct Handle {
     view: watch::Sender<PodInfo>,
     state: Arc<AtomicU8>,
+    /// Unix seconds when its task last read a line (0: never).
+    last_line: Arc<AtomicI64>,
 }
 
 /// The stream tasks, by pod key.
@@ -117,14 +119,23 @@ impl Streams {
         }
         let (view, rx) = watch::channel(info.clone());
         let state = Arc::new(AtomicU8::new(State::Idle as u8));
+        let last_line = Arc::new(AtomicI64::new(0));
         self.ctx.catching_up.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(follow(
             self.ctx.clone(),
             rx,
             state.clone(),
+            last_line.clone(),
             self.shutdown.clone(),
         ));
-        self.tasks.insert(info.key.clone(), Handle { view, state });
+        self.tasks.insert(
+            info.key.clone(),
+            Handle {
+                view,
+                state,
+                last_line,
+            },
+        );
     }
 
     pub fn counts(&self) -> StreamCounts {
@@ -142,6 +153,14 @@ impl Streams {
 
     pub fn max(&self) -> usize {
         self.ctx.max_streams
+    }
+
+    /// When the stream of the pod `key` last read a line, if ever.
+    pub fn last_line(&self, key: &str) -> Option<Timestamp> {
+        let secs = self.tasks.get(key)?.last_line.load(Ordering::Acquire);
+        (secs > 0)
+            .then(|| Timestamp::from_timestamp(secs, 0))
+            .flatten()
     }
 }
 
@@ -163,12 +182,15 @@ struct Reader {
     log: LogStream,
     out: Vec<Observation>,
     caught_up: bool,
+    /// Unix seconds of the last chunk with a line (the pod's `Handle` reads it).
+    last_line: Arc<AtomicI64>,
 }
 
 async fn follow(
     ctx: Arc<Ctx>,
     mut view: watch::Receiver<PodInfo>,
     state: Arc<AtomicU8>,
+    last_line: Arc<AtomicI64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let first = view.borrow().clone();
@@ -192,6 +214,7 @@ async fn follow(
         .with_max_line_bytes(ctx.max_line_bytes),
         out: Vec::new(),
         caught_up: false,
+        last_line,
     };
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &first.namespace);
     let set = |s: State| state.store(s as u8, Ordering::Release);
@@ -494,6 +517,10 @@ impl Reader {
         });
         for (o, n) in Outcome::ALL.iter().zip(counts) {
             ctx.own.count_lines(LOGS_SOURCE, *o, n);
+        }
+        if counts.iter().any(|n| *n > 0) {
+            self.last_line
+                .store(chrono::Utc::now().timestamp(), Ordering::Release);
         }
         ctx.metrics.duplicates.inc_by(dedup.dropped() - before);
     }

@@ -33,15 +33,21 @@ mod bot_fix;
 mod config;
 mod dockerfile;
 mod install;
+mod monitoring;
 mod schemas;
 mod security;
 
 /// The variants an operator installs with `kubectl apply -k`.
-const VARIANTS: [&str; 3] = [
+const VARIANTS: [&str; 4] = [
     "deploy/base",
     "deploy/overlays/node-mode",
     "deploy/overlays/namespaced",
+    "deploy/overlays/kube-prometheus-stack",
 ];
+
+/// base scraped through deploy/components/podmonitor (with the kube-prometheus-stack
+/// component): a PodMonitor instead of the ServiceMonitor.
+const PODMONITOR_EXAMPLE: &str = "deploy/components/examples/podmonitor";
 
 /// The example bot with deploy/bot-fix/component applied.
 const BOT_FIX_EXAMPLE: &str = "deploy/bot-fix/example";

@@ -231,7 +231,7 @@ fn rbac_is_read_only_and_scoped_per_variant() {
                 }
                 for r in str_seq(&rule["resources"]) {
                     assert!(
-                        ["pods", "pods/log", "events"].contains(&r.as_str()),
+                        ["pods", "pods/log"].contains(&r.as_str()),
                         "{variant}: {} grants {r}",
                         id(role)
                     );

@@ -140,6 +140,18 @@ fn rollout_restart_shows_concurrent_and_silent_sessions_for_the_new_pod() {
         ) == 1.0)
             .then_some(())
     });
+    // Coverage: the running new pod's lines are being read, so no pod counts as unread (the
+    // 30-minute rule itself is unit-tested in sources::kubernetes::coverage).
+    let metrics = d.get("/metrics");
+    assert_eq!(
+        crate::support::exporter::sample(
+            &metrics,
+            "discord_gateway_exporter_kubernetes_pods_without_lines",
+            &[]
+        ),
+        Some(0.0),
+        "{metrics}"
+    );
     stop(d);
 
     let rec = read_record(&record);
