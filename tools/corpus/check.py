@@ -39,6 +39,11 @@ def rows(binary, profile, lines):
             continue
         event = re.match(r'([a-z_]+)', rest).group(1)
         caps = dict(re.findall(r'\b(\w+)="([^"]*)"', rest))
+        # The event's own values (`invalid_session(resumable=true)`), fixed ones included.
+        shown = re.match(r'[a-z_]+\((.*?)\)\s+rule=', rest)
+        if shown:
+            for k, v in re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|[^,\s)]+)', shown.group(1)):
+                caps.setdefault(k, v.strip('"'))
         got[n] = (event, caps)
     return got
 
