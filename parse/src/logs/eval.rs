@@ -7,6 +7,9 @@ use super::{Classified, CompiledProfile, MAX_EVIDENCE_BYTES, Outcome, redact};
 use crate::logs::framing::FramedLine;
 use dge_core::observation::{Body, Observation, SessionObservation, Timestamp};
 
+/// Longest multi-line message (its first line and continuation lines) the rules read whole.
+const MAX_MESSAGE_BYTES: usize = 4096;
+
 /// What came of one logical line.
 pub(super) struct Done {
     pub(super) outcome: Outcome,
@@ -53,8 +56,9 @@ impl Eval<'_, '_> {
             mut detail,
         } = self;
         let raw = line.text;
-        // A tab-led line continues the message of the last line that was not one.
-        let cont = raw.first() == Some(&b'\t') && profile.continues(mask);
+        // A tab-led (`indent`: or space-led) line continues the message of the last line that
+        // was not one.
+        let cont = profile.continues_line(raw, mask);
         let mut fmt = if cont {
             Format::Text
         } else {
@@ -112,10 +116,17 @@ impl Eval<'_, '_> {
             work.extend_from_slice(header);
             work.push(b'\n');
             work.extend_from_slice(raw);
+            let min_end = header.len() + 1;
+            // Later lines of the message are read with this one (`Total:` then `Remaining:`),
+            // up to a bound.
+            if min_end + raw.len() <= MAX_MESSAGE_BYTES {
+                header.push(b'\n');
+                header.extend_from_slice(raw);
+            }
             if !profile.prefilter(work, scratch) {
                 return ignored(&mut detail, "no literal");
             }
-            (work.as_slice(), header.len() + 1)
+            (work.as_slice(), min_end)
         } else {
             if !profile.prefilter(raw, scratch) {
                 return ignored(&mut detail, "no literal");

@@ -37,7 +37,8 @@ pub(super) struct Buffers {
     pub(super) redacted: Vec<u8>,
     /// A decoded structured line, or a continuation joined to its first line.
     pub(super) work: Vec<u8>,
-    /// The first line of the current message (continuation), when it had a literal.
+    /// The current message so far (its first line and continuation lines), when its first line
+    /// had a literal.
     pub(super) header: Vec<u8>,
     pub(super) header_ok: bool,
 }

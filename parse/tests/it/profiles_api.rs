@@ -259,8 +259,8 @@ fn auto_detection_narrows_to_the_library_seen() {
 
 #[test]
 fn continued_and_decoded_lines_keep_their_evidence() {
-    // discord.js: the first line of the message joined to the line that completes the rule, at
-    // that line's time.
+    // discord.js: the message so far (its first line and the continuation lines up to the one
+    // that completes the rule), at that line's time.
     let log = "2026-04-19T05:00:00Z [WS => Shard 0] Destroying shard\n\
                2026-04-19T05:00:00.1Z \tReason: Got disconnected by Discord\n\
                2026-04-19T05:00:00.2Z \tCode: 1000\n";
@@ -270,7 +270,9 @@ fn continued_and_decoded_lines_keep_their_evidence() {
     assert_eq!(out.len(), 1);
     assert_eq!(
         session(&out[0]).line.as_deref(),
-        Some("[WS => Shard 0] Destroying shard\n\tCode: 1000")
+        Some(
+            "[WS => Shard 0] Destroying shard\n\tReason: Got disconnected by Discord\n\tCode: 1000"
+        )
     );
     assert_eq!(out[0].at, ts("2026-04-19T05:00:00.2Z"));
     // Only discord.js reads continuations: in the openab profile a tab-led line is a line.
@@ -283,6 +285,40 @@ fn continued_and_decoded_lines_keep_their_evidence() {
     assert_eq!(
         session(&out[1]).line.as_deref(),
         Some(" INFO openab::discord: discord bot connected user=AgentBroker")
+    );
+}
+
+#[test]
+fn space_indented_messages_are_read_whole() {
+    // discord.js v13 indents its multi-line messages with four spaces; the rules read the
+    // whole message so far, so `Remaining:` is read with the `Total:` before it.
+    let log = "2026-04-19T05:00:00Z [WS => Manager] Session Limit Information\n    \
+               Total: 1000\n    Remaining: 998\n\
+               [WS => Shard 0] [CLOSE]\n    Event Code: 4014\n    Clean     : true\n";
+    let mut s = stream(Framing::Auto);
+    let mut out = Vec::new();
+    dge_parse::logs::read_log_bytes(log.as_bytes(), &mut s, &mut out);
+    let events: Vec<_> = out.iter().map(|o| session(o).event.clone()).collect();
+    assert_eq!(
+        events,
+        vec![
+            SessionEvent::SessionLimit {
+                total: Some(1000),
+                remaining: Some(998),
+                reset_after_ms: None
+            },
+            SessionEvent::Closed { code: Some(4014) },
+        ]
+    );
+    // Two spaces (tracing's `pretty` layout) do not continue a message: the line is its own.
+    let p = builtin_profile("discordjs").unwrap();
+    assert!(p.continues_line(b"    Event Code: 1006", u64::MAX));
+    assert!(p.continues_line(b"\tCode: 1000", u64::MAX));
+    assert!(!p.continues_line(b"  2026-04-19T05:00:00Z  INFO serenity: x", u64::MAX));
+    assert!(
+        !builtin_profile("openab")
+            .unwrap()
+            .continues_line(b"    x", u64::MAX)
     );
 }
 

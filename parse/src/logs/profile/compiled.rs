@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::rule::CompiledRule;
 use super::search::LiteralSearch;
 use super::vars::expand_vars;
-use super::{Profile, ProfileError};
+use super::{Continuation, Profile, ProfileError};
 use crate::logs::structured::{Format, StructuredFields};
 use dge_core::observation::SessionEvent;
 
@@ -132,6 +132,7 @@ impl Profile {
             format: self.format,
             json: self.json.clone().unwrap_or_default(),
             continued_families,
+            continuation: self.continuation,
             families,
             words: rules.len().div_ceil(64),
             rules,
@@ -185,6 +186,8 @@ pub struct CompiledProfile {
     json: StructuredFields,
     /// Families (bits) whose rules read continuation lines; bit 63: user rules; 0: none.
     continued_families: u64,
+    /// Which lines continue a message (when `continued_families` is not 0).
+    continuation: Option<Continuation>,
     /// Library families, by group index.
     families: Vec<String>,
     rules: Vec<CompiledRule>,
@@ -253,6 +256,12 @@ impl CompiledProfile {
     /// Whether tab-led lines continue a message with every family in `mask` enabled.
     pub fn continues(&self, mask: u64) -> bool {
         self.continued_families & mask != 0
+    }
+
+    /// Whether `line` continues the message before it (a tab- or, with `indent`, space-led
+    /// line) with every family in `mask` enabled.
+    pub fn continues_line(&self, line: &[u8], mask: u64) -> bool {
+        self.continues(mask) && self.continuation.is_some_and(|c| c.leads(line))
     }
 
     /// Rule names, in matching order.

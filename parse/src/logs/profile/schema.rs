@@ -108,13 +108,28 @@ pub enum Placement {
     After,
 }
 
-/// How a line that starts with a tab relates to the line before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How a line that starts with a tab (or, for `indent`, with spaces) relates to the line
+/// before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Continuation {
     /// A line starting with a tab continues the message of the last line that did not (the
     /// discord.js debug layout): it is matched as `first line \n this line`.
     Tab,
+    /// As `tab`, and a line starting with three or more spaces too: discord.js v12/v13 indent
+    /// their multi-line messages with spaces, and pasted logs turn tabs into spaces. (Two
+    /// spaces would take tracing's `pretty` lines.)
+    Indent,
+}
+
+impl Continuation {
+    /// Whether `line` continues the message before it.
+    pub fn leads(self, line: &[u8]) -> bool {
+        match self {
+            Self::Tab => line.first() == Some(&b'\t'),
+            Self::Indent => line.first() == Some(&b'\t') || line.starts_with(b"   "),
+        }
+    }
 }
 
 /// A profile as data (not yet compiled).
@@ -137,7 +152,7 @@ pub struct Profile {
     /// Which keys of a structured line hold the time, level, message and target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json: Option<StructuredFields>,
-    /// Continuation lines (discord.js: tab-led).
+    /// Continuation lines (discord.js: tab- or space-led).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuation: Option<Continuation>,
     /// Regex fragments, `${name}` in regexes and other vars.
@@ -193,7 +208,8 @@ impl Profile {
             if !p.rules.is_empty() {
                 formats.push(p.format);
             }
-            out.continuation = out.continuation.or(p.continuation);
+            // The widest wins (`indent` also reads tab-led lines).
+            out.continuation = out.continuation.max(p.continuation);
             if out.json.is_none() {
                 out.json = p.json;
             }
