@@ -130,6 +130,7 @@ fn start(bots: Vec<(Option<&str>, TokenSource, Fake)>, policy: Policy) -> Harnes
             index,
             name: name.map(str::to_string),
             token,
+            optional: false,
             policy,
             connect: move |_: &Token| {
                 f.0.lock().unwrap().connects += 1;
