@@ -55,7 +55,9 @@ impl Health {
 
     /// Whether the last report said the source is disabled.
     pub fn is_disabled(&self) -> bool {
-        self.last.as_ref().is_some_and(|(s, _)| *s == State::Disabled)
+        self.last
+            .as_ref()
+            .is_some_and(|(s, _)| *s == State::Disabled)
     }
 
     /// Sends a health observation if it differs from the last one. False when the engine is
