@@ -26,7 +26,10 @@ fn base_config(dir: &Path, fake: &FakeDiscord, optional: Option<bool>) -> std::p
     );
     bot.insert(
         "token_file".into(),
-        dir.join("secret/token").to_string_lossy().into_owned().into(),
+        dir.join("secret/token")
+            .to_string_lossy()
+            .into_owned()
+            .into(),
     );
     match optional {
         Some(o) => bot.insert("optional".into(), o.into()),
@@ -102,11 +105,19 @@ async fn the_default_install_without_its_secret_is_disabled_not_down() {
     // The Secret is created: kubelet fills the optional volume; polling starts by itself.
     std::fs::create_dir_all(dir.path().join("secret")).unwrap();
     std::fs::write(dir.path().join("secret/token"), format!("{TOK_A}\n")).unwrap();
-    e.wait_for(Duration::from_secs(30), "source_up 1 once the token appears", |e| {
-        let m = e.get("/metrics");
-        (sample(&m, "discord_gateway_exporter_source_up", &[("source", source)]) == Some(1.0))
+    e.wait_for(
+        Duration::from_secs(30),
+        "source_up 1 once the token appears",
+        |e| {
+            let m = e.get("/metrics");
+            (sample(
+                &m,
+                "discord_gateway_exporter_source_up",
+                &[("source", source)],
+            ) == Some(1.0))
             .then_some(())
-    });
+        },
+    );
     assert!(!e.get("/readyz").contains("disabled"));
     assert_eq!(fake.count(TOK_A, "gateway/bot"), 1);
 }
@@ -121,8 +132,12 @@ async fn a_required_token_that_is_absent_is_down() {
     let source = "discord:bot#1";
     e.wait_for(Duration::from_secs(20), "source_up 0", |e| {
         let m = e.get("/metrics");
-        (sample(&m, "discord_gateway_exporter_source_up", &[("source", source)]) == Some(0.0))
-            .then_some(())
+        (sample(
+            &m,
+            "discord_gateway_exporter_source_up",
+            &[("source", source)],
+        ) == Some(0.0))
+        .then_some(())
     });
     let h = e.json("/healthz");
     assert!(h["sources"][source]["disabled"].is_null(), "{h}");
