@@ -1,19 +1,21 @@
 //! Build facts for `discord_gateway_exporter_build_info`: the git revision the binary was built
 //! from and the compiler's version. Outside a git checkout (a source tarball, a Docker build
-//! without `.git`) the revision is `DGE_GIT_REVISION` from the environment, else "unknown".
+//! without `.git`) the revision is `DISCORD_GATEWAY_EXPORTER_REVISION` from the environment,
+//! else "unknown". No name here starts with `DGE_`: cargo also sets `rustc-env` variables when
+//! it runs tests, and the exporter reads every `DGE_` variable as configuration.
 
 use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=DGE_GIT_REVISION");
-    let revision = std::env::var("DGE_GIT_REVISION")
+    println!("cargo:rerun-if-env-changed=DISCORD_GATEWAY_EXPORTER_REVISION");
+    let revision = std::env::var("DISCORD_GATEWAY_EXPORTER_REVISION")
         .ok()
         .filter(|r| !r.trim().is_empty())
         .or_else(git_revision)
         .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=DGE_BUILD_REVISION={}", revision.trim());
-    println!("cargo:rustc-env=DGE_BUILD_RUSTC={}", rustc_version());
+    println!("cargo:rustc-env=BUILD_GIT_REVISION={}", revision.trim());
+    println!("cargo:rustc-env=BUILD_RUSTC_VERSION={}", rustc_version());
 }
 
 /// `git rev-parse HEAD`, rebuilt when HEAD moves (a commit, a checkout).

@@ -18,11 +18,12 @@ mod family;
 pub const BUILD_INFO_LABELS: [&str; 3] = ["version", "revision", "rustc_version"];
 
 /// Their values: the crate's version, the git commit at build time (`exporter/build.rs`;
-/// "unknown" outside git unless `DGE_GIT_REVISION` is set) and the rustc version.
+/// "unknown" outside git unless `DISCORD_GATEWAY_EXPORTER_REVISION` is set) and the rustc
+/// version.
 pub const BUILD_INFO: [&str; 3] = [
     env!("CARGO_PKG_VERSION"),
-    env!("DGE_BUILD_REVISION"),
-    env!("DGE_BUILD_RUSTC"),
+    env!("BUILD_GIT_REVISION"),
+    env!("BUILD_RUSTC_VERSION"),
 ];
 
 /// The rendered registry: the exporter's own metrics ([`SelfMetrics`]), the build info, the
