@@ -518,8 +518,9 @@ def alert_list(pos):
             "sortOrder": 1,
             "dashboardAlerts": False,
             "alertName": "",
+            # Every rule source Grafana reads; the exporter's alerts by name.
             "alertInstanceLabelFilter": '{alertname=~"DiscordBot.*|DiscordGateway.*"}',
-            "datasource": "${datasource}",
+            "showInstances": True,
             "stateFilter": {"firing": True, "pending": True, "noData": False, "normal": False, "error": True},
         })
     )
