@@ -822,10 +822,16 @@ def overview():
     ))
     d = d.with_panel(table_panel(
         (24, 15, 54 + dy, 9, 7), "Exporter versions",
-        "Build of each running exporter.",
-        [query("max by (instance, version) (discord_gateway_exporter_build_info)", instant=True, fmt="table")],
-        {"instance": "Exporter", "version": "Version"},
-        exclude=("Time", "Value"),
+        "Build of each running exporter: version, the git revision it was built from and its rustc.",
+        [
+            query("max by (instance, version) (discord_gateway_exporter_build_info)", instant=True, fmt="table"),
+            query(
+                "max by (instance, version, revision, rustc_version) (discord_gateway_exporter_build_info)",
+                ref="B", instant=True, fmt="table",
+            ),
+        ],
+        {"instance": "Exporter", "version": "Version", "revision": "Revision", "rustc_version": "rustc"},
+        exclude=("Time", "Value #A", "Value #B"),
     ))
     d = d.with_panel(ts_panel(
         (25, 0, 61 + dy, 12, 8), "Log lines by outcome",
