@@ -265,6 +265,10 @@ pub struct SourceHealth {
     pub up: bool,
     #[serde(default)]
     pub detail: String,
+    /// Not in use by configuration (an optional token that is not there): neither up nor down,
+    /// so it has no `source_up` series and pages nobody. `up` is false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 #[cfg(test)]

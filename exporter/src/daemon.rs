@@ -113,7 +113,11 @@ impl EngineTask {
             let _ = w.write_all(b"\n");
         }
         if let Body::SourceHealth(h) = &o.body {
-            self.shared.set_source(&h.source, h.up, &h.detail);
+            if h.disabled {
+                self.shared.set_source_disabled(&h.source, &h.detail);
+            } else {
+                self.shared.set_source(&h.source, h.up, &h.detail);
+            }
         }
         self.engine.observe(o);
     }

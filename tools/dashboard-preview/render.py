@@ -174,11 +174,11 @@ def dur_s(text):
     return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
-VARS = {"bot": ".*", "namespace": ".*", "pod": ".*"}
+VARS = {"bot": ".*", "namespace": ".*", "pod": ".*", "cluster": ".*", "job": ".*"}
 
 
 def substitute(expr, interval="15s"):
-    expr = re.sub(r"\$\{?(bot|namespace|pod)(?::[a-z]+)?\}?", lambda m: VARS[m.group(1)], expr)
+    expr = re.sub(r"\$\{?(bot|namespace|pod|cluster|job)(?::[a-z]+)?\}?", lambda m: VARS[m.group(1)], expr)
     expr = expr.replace("$__rate_interval", "1m").replace("${__rate_interval}", "1m")
     expr = expr.replace("$__interval", interval).replace("${__interval}", interval)
     expr = expr.replace("$__range", "5m").replace("${__range}", "5m")

@@ -1,6 +1,6 @@
 //! The HTTP surface: `/metrics`, `/healthz`, `/readyz`, `/api/v1/findings`, `/api/v1/sessions`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -27,6 +27,9 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// Last health report per source: (up, detail).
     pub sources: RwLock<BTreeMap<String, (bool, String)>>,
+    /// Sources disabled by configuration (an optional token that is absent): in `sources` as
+    /// not up, without a `source_up` series, and named by `/readyz`.
+    pub disabled: RwLock<BTreeSet<String>>,
     /// The trace export's status (`/healthz`) and failure counter (`/metrics`).
     pub traces: TraceExport,
 }
@@ -41,12 +44,15 @@ impl Shared {
     pub fn with_traces(traces: TraceExport) -> Arc<Self> {
         let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
         let own = SelfMetrics::new();
+        let metrics = Metrics::with_traces(&own, snapshot.clone(), &traces);
+        metrics.register_process_metrics();
         Arc::new(Self {
-            metrics: Metrics::with_traces(&own, snapshot.clone(), &traces),
+            metrics,
             own,
             snapshot,
             ready: AtomicBool::new(false),
             sources: RwLock::new(BTreeMap::new()),
+            disabled: RwLock::new(BTreeSet::new()),
             traces,
         })
     }
@@ -66,10 +72,44 @@ impl Shared {
     /// Records a source's health, for `/healthz` and `source_up`.
     pub fn set_source(&self, source: &str, up: bool, detail: &str) {
         self.own.set_source_up(source, up);
+        self.disabled
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(source);
         self.sources
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(source.to_string(), (up, detail.to_string()));
+    }
+}
+
+impl Shared {
+    /// Records a source disabled by configuration: no `source_up` series (a disabled source
+    /// is neither working nor failing, and must not page), its reason in `/healthz` and
+    /// `/readyz`.
+    pub fn set_source_disabled(&self, source: &str, detail: &str) {
+        let _ = self.own.source_up.remove_label_values(&[source]);
+        self.disabled
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(source.to_string());
+        self.sources
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(source.to_string(), (false, detail.to_string()));
+    }
+
+    /// The disabled sources with their reasons.
+    pub fn disabled_sources(&self) -> Vec<(String, String)> {
+        let disabled = self.disabled.read().unwrap_or_else(|e| e.into_inner());
+        let sources = self.sources.read().unwrap_or_else(|e| e.into_inner());
+        disabled
+            .iter()
+            .map(|s| {
+                let detail = sources.get(s).map(|(_, d)| d.clone()).unwrap_or_default();
+                (s.clone(), detail)
+            })
+            .collect()
     }
 }
 
@@ -108,9 +148,17 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
 
 async fn healthz(State(s): State<Arc<Shared>>) -> Response {
     let sources = s.sources.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let disabled = s.disabled.read().unwrap_or_else(|e| e.into_inner()).clone();
     let detail: BTreeMap<String, serde_json::Value> = sources
         .into_iter()
-        .map(|(k, (up, d))| (k, json!({"up": up, "detail": d})))
+        .map(|(k, (up, d))| {
+            let v = if disabled.contains(&k) {
+                json!({"up": up, "disabled": true, "detail": d})
+            } else {
+                json!({"up": up, "detail": d})
+            };
+            (k, v)
+        })
         .collect();
     // Liveness: the process serves. A failing source is reported, not fatal.
     let traces = s.traces.status();
@@ -118,10 +166,20 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn readyz(State(s): State<Arc<Shared>>) -> Response {
-    if s.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n").into_response()
+    // Disabled sources do not hold readiness back; they are named so that a probe's output
+    // (or a curl) says what is off and why.
+    let mut body = if s.ready.load(Ordering::Acquire) {
+        String::from("ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "sources still starting\n").into_response()
+        String::from("sources still starting\n")
+    };
+    for (source, detail) in s.disabled_sources() {
+        body.push_str(&format!("disabled: {source}: {detail}\n"));
+    }
+    if s.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, body).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     }
 }
 

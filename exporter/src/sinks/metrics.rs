@@ -14,6 +14,18 @@ use dge_core::engine::Snapshot;
 mod engine;
 mod family;
 
+/// Labels of `discord_gateway_exporter_build_info`.
+pub const BUILD_INFO_LABELS: [&str; 3] = ["version", "revision", "rustc_version"];
+
+/// Their values: the crate's version, the git commit at build time (`exporter/build.rs`;
+/// "unknown" outside git unless `DISCORD_GATEWAY_EXPORTER_REVISION` is set) and the rustc
+/// version.
+pub const BUILD_INFO: [&str; 3] = [
+    env!("CARGO_PKG_VERSION"),
+    env!("BUILD_GIT_REVISION"),
+    env!("BUILD_RUSTC_VERSION"),
+];
+
 /// The rendered registry: the exporter's own metrics ([`SelfMetrics`]), the build info, the
 /// trace export errors and the engine's series.
 pub struct Metrics {
@@ -37,14 +49,12 @@ impl Metrics {
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "discord_gateway_exporter_build_info",
-                "The exporter's version; always 1.",
+                "The exporter's version, the git revision it was built from and the rustc that built it; always 1.",
             ),
-            &["version"],
+            &BUILD_INFO_LABELS,
         )
         .expect("valid metric");
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
+        build_info.with_label_values(&BUILD_INFO).set(1);
         for c in [
             Box::new(build_info) as Box<dyn Collector>,
             Box::new(traces.errors()),
@@ -53,6 +63,18 @@ impl Metrics {
             registry.register(c).expect("unique metric names");
         }
         Self { registry }
+    }
+
+    /// Adds the standard `process_*` metrics of this process (CPU, memory, file descriptors,
+    /// start time: the prometheus crate's process collector; Linux only). The daemon's
+    /// registry has them; the replay goldens do not.
+    pub fn register_process_metrics(&self) {
+        #[cfg(target_os = "linux")]
+        self.registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process metrics registered once");
     }
 
     /// The Prometheus text exposition of everything.
@@ -65,5 +87,7 @@ impl Metrics {
     }
 }
 
+#[cfg(test)]
+mod doc_list;
 #[cfg(test)]
 mod tests;

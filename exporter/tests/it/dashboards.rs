@@ -125,6 +125,8 @@ fn substitute(expr: &str) -> String {
         ("namespace", ".*"),
         ("bot", ".*"),
         ("pod", ".*"),
+        ("cluster", ".*"),
+        ("job", ".*"),
     ] {
         e = e.replace(&format!("${{{var}}}"), value);
         e = e.replace(&format!("${var}"), value);
@@ -256,7 +258,11 @@ fn every_query_is_valid_promql_for_a_real_prometheus() {
         let d = load(&file);
         for q in queries(&file, &d) {
             let expr = substitute(&q.expr);
-            if expr.contains('$') {
+            // `$1` in a label_replace replacement is Prometheus', not a Grafana variable.
+            let variable = expr.split('$').skip(1).any(|rest| {
+                rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '{')
+            });
+            if variable {
                 problems.push(format!("{}: unsubstituted variable in {expr}", q.at));
                 continue;
             }
@@ -383,6 +389,102 @@ fn every_metric_a_dashboard_or_alert_reads_is_served() {
         "not served by the exporter (exporter/src/sinks/metrics/engine.rs):\n{}",
         unknown.join("\n")
     );
+}
+
+/// `dashboards/*.json` are written by `dashboards/generate.py` (grafana-foundation-sdk, pinned
+/// in deploy/requirements.txt): run it into a temporary folder and compare byte for byte, so a
+/// hand edit of the JSON or a generator change without its output fails here.
+#[test]
+fn dashboards_are_what_generate_py_writes() {
+    let root = prom::repo_root();
+    let out = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new("python3")
+        .arg(root.join("dashboards/generate.py"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("python3 (and `python3 -m pip install -r deploy/requirements.txt`)");
+    assert!(
+        run.status.success(),
+        "dashboards/generate.py failed (is grafana-foundation-sdk installed? \
+         python3 -m pip install -r deploy/requirements.txt):\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut generated = 0;
+    for file in dashboard_files() {
+        let fresh = std::fs::read_to_string(out.path().join(file.file_name().unwrap()))
+            .unwrap_or_else(|e| panic!("generate.py did not write {}: {e}", name(&file)));
+        let committed = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            fresh == committed,
+            "dashboards/{} differs from what dashboards/generate.py writes: edit the generator \
+             and run `python3 dashboards/generate.py` (then `python3 deploy/generate.py`)",
+            name(&file)
+        );
+        generated += 1;
+    }
+    let written = std::fs::read_dir(out.path()).unwrap().count();
+    assert_eq!(
+        written, generated,
+        "generate.py writes a dashboard not in dashboards/"
+    );
+}
+
+/// The `label_replace` arguments that turn a finding's `kind` into its runbook `anchor` in the
+/// findings tables (`dashboards/generate.py`, ANCHOR).
+fn anchor_args(dashboard: &Value) -> String {
+    let exprs: Vec<String> = all_panels(dashboard)
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_string))
+        .collect();
+    let e = exprs
+        .iter()
+        .find(|e| e.contains("\"anchor\", "))
+        .expect("a findings query with an anchor label");
+    let start = e.find("\"anchor\", ").unwrap();
+    let kind = start + e[start..].find("\"kind\", \"").unwrap();
+    let end = kind + e[kind..].find("\")").unwrap() + 1;
+    e[start..end].to_string()
+}
+
+/// The dashboards link a finding to `${runbook_base}#discordbot<kind without a leading "bot_"
+/// and without underscores>`:
+/// every kind's runbook follows that rule, and a real Prometheus turns each kind into exactly
+/// its anchor with the dashboards' own `label_replace`. A new kind whose runbook breaks the
+/// rule fails here, not as a dead link.
+#[test]
+fn every_kinds_runbook_is_the_anchor_the_dashboards_link_to() {
+    let prometheus = prom::Prometheus::start("scrape_configs: []\n");
+    for file in dashboard_files() {
+        let args = anchor_args(&load(&file));
+        for kind in dge_core::engine::Kind::ALL {
+            let kind_name = kind.as_str();
+            let anchor = format!(
+                "discordbot{}",
+                kind_name
+                    .strip_prefix("bot_")
+                    .unwrap_or(kind_name)
+                    .replace('_', "")
+            );
+            assert_eq!(
+                kind.meta().runbook,
+                format!("docs/troubleshooting.md#{anchor}"),
+                "{kind:?}: its runbook does not follow the dashboards' anchor rule"
+            );
+            let expr = format!(
+                "label_replace(label_replace(vector(1), \"kind\", \"{}\", \"\", \"\"), {args})",
+                kind.as_str()
+            );
+            let answer = prometheus.query(&expr);
+            assert_eq!(
+                answer["data"]["result"][0]["metric"]["anchor"],
+                anchor,
+                "{}: {expr}\n{answer}",
+                name(&file)
+            );
+        }
+    }
 }
 
 #[test]

@@ -314,6 +314,7 @@ fn source_health_and_out_of_order_input_do_not_panic() {
     sim.obs(
         10.0,
         Body::SourceHealth(SourceHealth {
+            disabled: false,
             source: "x".into(),
             up: false,
             detail: "gone".into(),

@@ -8,12 +8,15 @@ use std::sync::{Arc, RwLock};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 
-use dge_core::engine::{BotView, Kind, SessionSeries, Snapshot};
+use dge_core::engine::{BotView, Finding, Kind, SessionSeries, Snapshot};
 
 use super::family::{Buckets, Counter, Emit, Family, Gauge, Render};
 
 /// Labels of the per-session series.
 const SESSION: [&str; 4] = ["bot", "namespace", "pod", "shard"];
+
+/// Labels of the per-finding series (`finding_active`, `finding_since_timestamp_seconds`).
+const FINDING: [&str; 6] = ["kind", "severity", "bot", "namespace", "pod", "shard"];
 
 /// Every engine family; the registry serves them sorted by name, whatever the order here.
 pub(super) const FAMILIES: &[&dyn Render] = &[
@@ -106,24 +109,14 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
     &Family::<6, Gauge> {
         name: "discord_gateway_finding_active",
         help: "Active findings (1 while active).",
-        labels: ["kind", "severity", "bot", "namespace", "pod", "shard"],
-        samples: |snap, emit| {
-            for x in snap.active_findings() {
-                let shard = x.subject.shard().map(|s| s.to_string()).unwrap_or_default();
-                let (kind, severity) = (x.kind.as_str(), x.severity.as_str());
-                emit(
-                    [
-                        kind,
-                        severity,
-                        &x.bot,
-                        x.subject.namespace_label(),
-                        x.subject.pod_label(),
-                        &shard,
-                    ],
-                    Gauge(1.0),
-                );
-            }
-        },
+        labels: FINDING,
+        samples: |snap, emit| per_active_finding(snap, emit, |_| Gauge(1.0)),
+    },
+    &Family::<6, Gauge> {
+        name: "discord_gateway_finding_since_timestamp_seconds",
+        help: "When each active finding started, Unix seconds (the same series as discord_gateway_finding_active).",
+        labels: FINDING,
+        samples: |snap, emit| per_active_finding(snap, emit, |f| Gauge(secs(f.since))),
     },
     &Family::<2, Counter> {
         name: "discord_gateway_handovers_total",
@@ -229,6 +222,26 @@ fn per_session<V>(
         if let Some(v) = value(s) {
             emit([&s.bot, &s.namespace, &s.pod, &s.shard.to_string()], v);
         }
+    }
+}
+
+/// One sample per active finding, labelled [`FINDING`].
+fn per_active_finding<V>(
+    snap: &Snapshot,
+    emit: &mut Emit<'_, 6, V>,
+    value: impl Fn(&Finding) -> V,
+) {
+    for f in snap.active_findings() {
+        let shard = f.subject.shard().map(|s| s.to_string()).unwrap_or_default();
+        let labels = [
+            f.kind.as_str(),
+            f.severity.as_str(),
+            &f.bot,
+            f.subject.namespace_label(),
+            f.subject.pod_label(),
+            &shard,
+        ];
+        emit(labels, value(f));
     }
 }
 

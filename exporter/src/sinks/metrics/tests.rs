@@ -37,16 +37,30 @@ fn render_example(name: &str) -> String {
     ))
 }
 
-/// The exposition with the version and the process-wide trace error counter masked.
+/// The exposition with the build facts, the process-wide trace error counter and the
+/// process metrics' values masked.
 fn masked(metrics: &Metrics) -> String {
+    let [version, revision, rustc] = super::BUILD_INFO;
     metrics
         .render()
         .lines()
+        // Served only where the address space is limited (ulimit -v): not on every machine.
+        .filter(|l| !l.contains("process_virtual_memory_max_bytes"))
         .map(|l| {
             if l.starts_with("discord_gateway_exporter_trace_export_errors_total ") {
                 "discord_gateway_exporter_trace_export_errors_total N".to_string()
+            } else if l.starts_with("process_") {
+                let name = l.split([' ', '{']).next().unwrap_or(l);
+                format!("{name} N")
+            } else if l.starts_with("discord_gateway_exporter_build_info{") {
+                l.replace(&format!("revision=\"{revision}\""), "revision=\"REVISION\"")
+                    .replace(
+                        &format!("rustc_version=\"{rustc}\""),
+                        "rustc_version=\"RUSTC\"",
+                    )
+                    .replace(&format!("version=\"{version}\""), "version=\"VERSION\"")
             } else {
-                l.replace(env!("CARGO_PKG_VERSION"), "VERSION")
+                l.to_string()
             }
         })
         .map(|l| l + "\n")
@@ -71,6 +85,7 @@ fn golden(name: &str) -> PathBuf {
 fn render_self_metrics() -> String {
     let own = SelfMetrics::new();
     let m = Metrics::new(&own, Arc::default());
+    m.register_process_metrics();
     own.count_lines("kubernetes", Outcome::Matched, 3);
     own.count_lines("kubernetes", Outcome::Malformed, 0);
     own.set_source_up("kubernetes", true);

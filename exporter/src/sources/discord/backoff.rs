@@ -3,6 +3,11 @@
 //!
 //! - A good answer: the poll interval, jittered by ±`jitter` so that many bots (or many
 //!   exporters) do not ask in lockstep.
+//! - Start-up: until Discord (or the proxy in front of it) has answered once, a refused or
+//!   reset connection is retried after 1 s, 2 s, 4 s, ... while that step is shorter than the
+//!   poll interval: a proxy sidecar that starts a second after the exporter costs a second,
+//!   not a minute. Then the normal backoff below takes over, from its first step. No request
+//!   reached anyone, so quick retries load nothing.
 //! - 5xx, timeouts, refused connections, malformed or truncated bodies: exponential backoff
 //!   from the poll interval, doubled per consecutive failure up to `backoff_max`, with "equal
 //!   jitter" (a draw between half and all of the step).
@@ -47,15 +52,25 @@ pub enum Outcome {
     RateLimited {
         retry_after: Option<Duration>,
     },
-    /// Anything transient: 5xx, timeout, refused, malformed or truncated.
+    /// Anything transient with an answer or a wait: 5xx, timeout, malformed or truncated.
     Failed,
+    /// No connection at all (refused, reset, DNS, TLS): quick retries at start-up, otherwise
+    /// the same as [`Outcome::Failed`].
+    Unreachable,
 }
+
+/// The first quick retry at start-up; each next one doubles.
+pub const STARTUP_FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// The state between attempts: how many consecutive failures.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub policy: Policy,
     failures: u32,
+    /// Whether any attempt got past the connection (an answer, or a timeout waiting for one).
+    reached: bool,
+    /// Failures spent on start-up quick retries: the normal backoff's steps start after them.
+    quick: u32,
 }
 
 impl Schedule {
@@ -63,7 +78,14 @@ impl Schedule {
         Self {
             policy,
             failures: 0,
+            reached: false,
+            quick: 0,
         }
+    }
+
+    /// Still starting: nothing has been reached yet and quick retries are not used up.
+    pub fn starting(&self) -> bool {
+        !self.reached && self.quick == self.failures
     }
 
     /// Consecutive failed attempts so far.
@@ -74,6 +96,7 @@ impl Schedule {
     /// Forgets past failures (a new token, say).
     pub fn reset(&mut self) {
         self.failures = 0;
+        self.quick = 0;
     }
 
     /// The delay before the next attempt after `outcome`; `u` is a uniform draw in [0, 1).
@@ -84,12 +107,25 @@ impl Schedule {
             0.5
         };
         let p = self.policy;
+        if outcome != Outcome::Unreachable {
+            self.reached = true;
+        }
         match outcome {
+            Outcome::Unreachable if self.starting() => {
+                let quick = STARTUP_FIRST_RETRY.saturating_mul(1u32 << self.failures.min(30));
+                self.failures = self.failures.saturating_add(1);
+                if quick < p.interval {
+                    self.quick = self.failures;
+                    return quick;
+                }
+                self.step().mul_f64(0.5 + 0.5 * u)
+            }
             Outcome::Ok => {
                 self.failures = 0;
+                self.quick = 0;
                 p.interval.mul_f64(1.0 - p.jitter + 2.0 * p.jitter * u)
             }
-            Outcome::Failed => {
+            Outcome::Failed | Outcome::Unreachable => {
                 self.failures = self.failures.saturating_add(1);
                 self.step().mul_f64(0.5 + 0.5 * u)
             }
@@ -112,10 +148,13 @@ impl Schedule {
         }
     }
 
-    /// The backoff step of the current failure count: interval * 2^(failures-1), capped.
+    /// The backoff step of the current failure count (quick start-up retries not counted):
+    /// interval * 2^(failures-1), capped.
     fn step(&self) -> Duration {
         let p = self.policy;
-        let exp = self.failures.saturating_sub(1).min(30);
+        let exp = (self.failures - self.quick.min(self.failures))
+            .saturating_sub(1)
+            .min(30);
         let step = p.interval.saturating_mul(1u32 << exp);
         step.min(p.backoff_max.max(p.interval))
     }
@@ -214,6 +253,41 @@ mod tests {
             tries += 1;
         }
         assert_eq!(tries, 168);
+    }
+
+    #[test]
+    fn an_unreachable_discord_at_start_up_is_retried_within_seconds_then_backs_off() {
+        let mut s = Schedule::new(Policy::default());
+        assert!(s.starting());
+        let quick: Vec<f64> = (0..6)
+            .map(|_| secs(s.next(Outcome::Unreachable, 1.0)))
+            .collect();
+        assert_eq!(quick, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]);
+        // 64 s would pass the interval: the normal backoff takes over from its first step.
+        assert_eq!(secs(s.next(Outcome::Unreachable, 1.0)), 60.0);
+        assert!(!s.starting());
+        assert_eq!(secs(s.next(Outcome::Unreachable, 1.0)), 120.0);
+        assert_eq!(s.failures(), 8);
+    }
+
+    #[test]
+    fn quick_retries_are_for_start_up_only() {
+        // Once Discord answered, a refused connection is an outage: normal backoff.
+        let mut s = Schedule::new(Policy::default());
+        s.next(Outcome::Ok, 0.5);
+        assert!(!s.starting());
+        assert_eq!(secs(s.next(Outcome::Unreachable, 1.0)), 60.0);
+        // An answer that failed (a 502 from the proxy) also ends start-up.
+        let mut s = Schedule::new(Policy::default());
+        assert_eq!(secs(s.next(Outcome::Unreachable, 1.0)), 1.0);
+        assert_eq!(secs(s.next(Outcome::Failed, 1.0)), 60.0);
+        assert_eq!(secs(s.next(Outcome::Unreachable, 1.0)), 120.0);
+        // A recovery after quick retries polls at the interval as usual.
+        let mut s = Schedule::new(Policy::default());
+        s.next(Outcome::Unreachable, 1.0);
+        s.next(Outcome::Unreachable, 1.0);
+        assert_eq!(secs(s.next(Outcome::Ok, 0.5)), 60.0);
+        assert_eq!(s.failures(), 0);
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub struct BotConfig {
     /// An environment variable holding the token.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// The token may be absent (an optional Secret, a variable left unset): while it is, this
+    /// bot's Discord source is *disabled* (logged, shown in `/healthz` and `/readyz`, no
+    /// `source_up` series, no alert) instead of down, and it starts polling when the token
+    /// appears. A token that is there but unreadable is down either way.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// `[discord]`: where requests go and how often.

@@ -65,6 +65,8 @@ impl Settings {
 pub struct BotSpec {
     pub name: Option<String>,
     pub token: TokenSource,
+    /// An absent token disables this bot's source instead of failing it.
+    pub optional: bool,
 }
 
 impl BotSpec {
@@ -78,6 +80,7 @@ impl BotSpec {
         Self {
             name: b.name.clone(),
             token,
+            optional: b.optional,
         }
     }
 }
@@ -99,6 +102,7 @@ pub fn spawn(
                 index,
                 name: b.name.clone(),
                 token: b.token.clone(),
+                optional: b.optional,
                 policy: settings.policy,
                 connect: move |t: &Token| TwilightApi::new(t, &to, timeout),
                 requests: metrics.discord_requests.clone(),
@@ -106,11 +110,20 @@ pub fn spawn(
                 seed: None,
                 _api: std::marker::PhantomData,
             };
-            tracing::info!(
-                source = %poller.source_name(), token = %b.token,
-                interval_s = settings.policy.interval.as_secs_f64(),
-                "polling Discord's session start limit"
-            );
+            if b.optional && b.token.is_absent() {
+                tracing::info!(
+                    source = %poller.source_name(), token = %b.token,
+                    "Discord source disabled: the optional {} is absent; it starts polling \
+                     when the token appears",
+                    b.token
+                );
+            } else {
+                tracing::info!(
+                    source = %poller.source_name(), token = %b.token,
+                    interval_s = settings.policy.interval.as_secs_f64(),
+                    "polling Discord's session start limit"
+                );
+            }
             tokio::spawn(poller.run(shutdown.clone()))
         })
         .collect()

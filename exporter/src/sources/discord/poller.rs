@@ -23,6 +23,8 @@ pub struct BotPoller<A, M> {
     /// The configured name: the `bot` label when set.
     pub name: Option<String>,
     pub token: TokenSource,
+    /// An absent token disables the source (no `source_up`, no alert) instead of failing it.
+    pub optional: bool,
     pub policy: Policy,
     pub connect: M,
     /// `discord_gateway_exporter_discord_requests_total{bot,status}`.
@@ -92,6 +94,25 @@ where
             }
             let token = match self.token.load() {
                 Ok(t) => t,
+                Err(_) if self.optional && self.token.is_absent() => {
+                    let detail = format!(
+                        "disabled: the optional {} is absent; polling starts when it appears \
+                         (checked every {} s)",
+                        self.token,
+                        self.policy.interval.as_secs_f64()
+                    );
+                    if !health.is_disabled() && health.last().is_some() {
+                        tracing::info!(source = %source, "{detail}");
+                    }
+                    st.api = None;
+                    if !health.disabled(detail).await {
+                        return;
+                    }
+                    if self.wait(self.policy.interval, None, &mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
                 Err(e) => {
                     let detail = format!("{e}; no request made until it can be read");
                     if health.last().is_none_or(|(_, d)| d != detail) {
@@ -106,6 +127,9 @@ where
                     continue;
                 }
             };
+            if health.is_disabled() {
+                tracing::info!(source = %source, "the optional {} appeared; polling", self.token);
+            }
             if st.api.as_ref().is_none_or(|(t, _)| *t != token) {
                 if st.api.is_some() {
                     tracing::info!(source = %source, "token changed; starting over");
@@ -153,6 +177,7 @@ where
                         Failure::RateLimited { retry_after } => Outcome::RateLimited {
                             retry_after: *retry_after,
                         },
+                        Failure::Connection => Outcome::Unreachable,
                         _ => Outcome::Failed,
                     };
                     (outcome, false, f.describe())
@@ -185,9 +210,15 @@ where
                         self.token
                     )
                 }
-                Outcome::RateLimited { .. } | Outcome::Failed => {
+                Outcome::RateLimited { .. } | Outcome::Failed | Outcome::Unreachable => {
                     let n = sched.failures();
-                    if !st.failure_logged {
+                    if sched.starting() {
+                        // A proxy sidecar still starting: retried within seconds, no warning yet.
+                        tracing::info!(
+                            bot = %label, source = %source, failures = n,
+                            "{detail}; retrying in {:.0} s (start-up)", delay.as_secs_f64()
+                        );
+                    } else if !st.failure_logged {
                         tracing::warn!(bot = %label, source = %source, "{detail}; backing off");
                         st.failure_logged = true;
                     } else {

@@ -121,6 +121,14 @@ impl Harness {
 }
 
 fn start(bots: Vec<(Option<&str>, TokenSource, Fake)>, policy: Policy) -> Harness {
+    start_with(bots, policy, false)
+}
+
+fn start_with(
+    bots: Vec<(Option<&str>, TokenSource, Fake)>,
+    policy: Policy,
+    optional: bool,
+) -> Harness {
     let (tx, rx) = mpsc::channel(100_000);
     let (stx, srx) = watch::channel(false);
     let requests = counter();
@@ -130,6 +138,7 @@ fn start(bots: Vec<(Option<&str>, TokenSource, Fake)>, policy: Policy) -> Harnes
             index,
             name: name.map(str::to_string),
             token,
+            optional,
             policy,
             connect: move |_: &Token| {
                 f.0.lock().unwrap().connects += 1;
@@ -439,4 +448,80 @@ async fn no_token_means_no_request_until_it_appears() {
     let hs = health(&h.drain());
     assert_eq!(hs.len(), 1, "{hs:?}");
     assert!(!hs[0].0 && hs[0].1.contains(TOKEN_VAR) && hs[0].1.contains("is not set"));
+}
+
+/// Every health report: (up, disabled, detail).
+fn health_states(obs: &[Observation]) -> Vec<(bool, bool, String)> {
+    obs.iter()
+        .filter_map(|o| match &o.body {
+            Body::SourceHealth(h) => Some((h.up, h.disabled, h.detail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absent_optional_token_is_disabled_until_it_appears_and_again_when_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    let fake = Fake::new("AgentBroker");
+    let mut h = start_with(
+        vec![(
+            Some("AgentBroker"),
+            TokenSource::File(path.clone()),
+            fake.clone(),
+        )],
+        Policy::default(),
+        true,
+    );
+    advance(150.0).await;
+    let hs = health_states(&h.drain());
+    assert_eq!(hs.len(), 1, "reported once, not every check: {hs:?}");
+    assert!(!hs[0].0 && hs[0].1 && hs[0].2.contains("absent"), "{hs:?}");
+    assert_eq!(
+        fake.0.lock().unwrap().connects,
+        0,
+        "no client without a token"
+    );
+
+    // The Secret appears: polled within one interval, up.
+    std::fs::write(&path, "aaaaaaaaaaaaaaaa.bbbb.cccccccccc").unwrap();
+    advance(61.0).await;
+    let obs = h.drain();
+    assert_eq!(samples(&obs), [("AgentBroker".to_string(), 1000)]);
+    let hs = health_states(&obs);
+    assert!(
+        hs.last().is_some_and(|(up, disabled, _)| *up && !disabled),
+        "{hs:?}"
+    );
+
+    // It is deleted again: disabled again, not down.
+    std::fs::remove_file(&path).unwrap();
+    advance(70.0).await;
+    let hs = health_states(&h.drain());
+    assert!(
+        hs.last().is_some_and(|(up, disabled, _)| !up && *disabled),
+        "{hs:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_optional_token_that_is_there_but_unusable_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new("AgentBroker");
+    let mut h = start_with(
+        vec![(
+            Some("AgentBroker"),
+            token_file(&dir, "t", "  \n"),
+            fake.clone(),
+        )],
+        Policy::default(),
+        true,
+    );
+    advance(5.0).await;
+    let hs = health_states(&h.drain());
+    assert!(
+        !hs[0].0 && !hs[0].1 && hs[0].2.contains("is empty"),
+        "{hs:?}"
+    );
 }

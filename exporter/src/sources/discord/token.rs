@@ -105,6 +105,18 @@ impl TokenSource {
     }
 }
 
+impl TokenSource {
+    /// No token there at all: the file does not exist or the variable is not set (as opposed
+    /// to one that exists but cannot be read or used).
+    pub fn is_absent(&self) -> bool {
+        match self {
+            Self::File(p) => std::fs::symlink_metadata(p)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound),
+            Self::Env(v) => matches!(std::env::var(v), Err(std::env::VarError::NotPresent)),
+        }
+    }
+}
+
 /// The I/O error's kind in words (its Display can carry OS text, never file content).
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {

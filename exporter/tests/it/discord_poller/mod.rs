@@ -29,6 +29,7 @@ const TOK_GONE: &str = "MzMzMzMzMzMzMzMzMzMzMzMz.CCCCCC.cccccccccccccccccccccccc
 const TOK_FORBIDDEN: &str =
     "NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0.DDDDDD.dddddddddddddddddddddddddddddddddddddd";
 
+mod optional_token;
 mod polling;
 mod recorded;
 mod the_binary;

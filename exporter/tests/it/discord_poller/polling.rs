@@ -21,6 +21,7 @@ impl Daemon {
                 BotSpec {
                     name: Some(name.to_string()),
                     token: TokenSource::File(p),
+                    optional: false,
                 }
             })
             .collect();
@@ -430,6 +431,44 @@ async fn connection_refused_backs_off() {
     let (_, detail) = d.health("AgentBroker").unwrap();
     assert!(detail.contains("could not reach Discord"), "{detail}");
     println!("measured: connection refused: {n} tries in 3 s (200 ms interval)");
+    d.stop();
+}
+
+/// A proxy sidecar (or Discord) that starts listening 2 s after the exporter: with the real
+/// 60 s poll interval, the first sample still comes within seconds, after a few quick
+/// start-up retries, not after a whole interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discord_that_starts_late_is_sampled_within_seconds() {
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let s = settings_for(addr.to_string(), 60_000, 1000);
+    let started = Instant::now();
+    let d = Daemon::start(&[("AgentBroker", TOK_A)], s);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let refused_before = d.requests("AgentBroker", "connection_error");
+    let fake = FakeDiscord::start_at(addr).await;
+    fake.bot(TOK_A, "AgentBroker", 111);
+    // Bounded well below the 60 s interval the old schedule waited after a refusal.
+    wait_for("the first sample", Duration::from_secs(30), || {
+        d.metric(
+            "discord_gateway_session_start_limit_remaining",
+            &[("bot", "AgentBroker")],
+        ) == Some(1000.0)
+    })
+    .await;
+    let first_sample = started.elapsed();
+    let refused = d.requests("AgentBroker", "connection_error");
+    // Tries at 0, 1 and 3 s: two refused before the fake listened, none after.
+    assert!((1..=3).contains(&refused_before), "{refused_before}");
+    assert_eq!(refused, refused_before, "no refusal once the fake listens");
+    assert_eq!(fake.count(TOK_A, "gateway/bot"), 1);
+    assert_eq!(fake.count(TOK_A, "users/@me"), 1);
+    assert_eq!(d.up("AgentBroker"), Some(1.0));
+    println!(
+        "measured: Discord listening 2 s late: {refused} refused tries, first sample after {:.1} s",
+        first_sample.as_secs_f64()
+    );
     d.stop();
 }
 

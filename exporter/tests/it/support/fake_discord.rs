@@ -75,12 +75,17 @@ pub struct FakeDiscord {
 impl FakeDiscord {
     /// Binds 127.0.0.1 on a free port and serves on the current runtime.
     pub async fn start() -> Self {
+        Self::start_at("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Binds `addr` (a port reserved earlier, for a Discord that starts after the exporter).
+    pub async fn start_at(addr: SocketAddr) -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
             .route("/api/v10/users/@me", get(me))
             .route("/api/v10/gateway/bot", get(gateway))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
