@@ -58,6 +58,16 @@ pub struct BotState {
     pub identifies_discord: u64,
     pub unattributed: u64,
     pub close_codes: BTreeMap<u16, u64>,
+    /// Close codes per (namespace, pod, code), bounded per pod (see `close_codes`); a pod's
+    /// entries go when the pod is forgotten.
+    pub pod_close_codes: BTreeMap<(String, String, u16), u64>,
+    /// A dispatch line of the bot was ever seen: its logs can show events.
+    pub dispatch_seen: bool,
+    /// The configuration says whether its logs show events (`[[bot]] events_visible`).
+    pub declared_events: Option<bool>,
+    /// Discord's own `GET /gateway/bot` was sampled (a token is configured): the library's
+    /// logged start-limit figures are then not needed.
+    pub discord_polled: bool,
     pub overlap: Histogram,
     pub last_sample: Option<(Timestamp, StartLimit)>,
     pub pending: VecDeque<PendingDrop>,

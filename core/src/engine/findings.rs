@@ -349,6 +349,53 @@ impl Book {
         keys
     }
 
+    /// Files every finding of bot `from` (a name guessed from the workload) under `to`, the
+    /// bot its pods turned out to run: open and closed findings and the totals.
+    pub fn rekey_bot(&mut self, from: &str, to: &str) {
+        self.generation += 1;
+        let keys: Vec<Key> = self.active.keys().filter(|k| k.bot == from).cloned().collect();
+        let rename = |f: &mut Finding| {
+            f.bot = to.to_string();
+            // Explanations name the bot as "<bot>'s": they follow the new name.
+            f.explanation = f.explanation.replace(&format!("{from}'s"), &format!("{to}'s"));
+        };
+        for k in keys {
+            if let Some(mut f) = self.active.remove(&k) {
+                rename(&mut f);
+                let key = f.key();
+                match self.active.get_mut(&key) {
+                    // The real bot already has this finding: the earlier one's evidence joins.
+                    Some(existing) => {
+                        existing.since = existing.since.min(f.since);
+                        for e in f.evidence {
+                            if existing.evidence.len() < MAX_EVIDENCE
+                                && !existing.evidence.contains(&e)
+                            {
+                                existing.evidence.push(e);
+                            }
+                        }
+                    }
+                    None => {
+                        self.active.insert(key, f);
+                    }
+                }
+            }
+        }
+        for f in self.closed.iter_mut().filter(|f| f.bot == from) {
+            rename(f);
+        }
+        let moved: Vec<(Kind, u64)> = self
+            .totals
+            .iter()
+            .filter(|((_, b), _)| b == from)
+            .map(|((k, _), n)| (*k, *n))
+            .collect();
+        for (kind, n) in moved {
+            self.totals.remove(&(kind, from.to_string()));
+            *self.totals.entry((kind, to.to_string())).or_default() += n;
+        }
+    }
+
     /// Queues a session change, in order with the findings' changes.
     pub fn record(&mut self, c: Change) {
         self.changes.push(c);

@@ -27,12 +27,13 @@ impl Engine {
         if let Some(w) = i.workload {
             inst.workload = Some(w);
         }
-        if let Some(b) = i.bot {
-            inst.bot = Some(b);
-        }
         if let (Some(w), Some(b)) = (&inst.workload, &inst.bot) {
             self.workload_bots.insert(w.clone(), b.clone());
         }
+        if let Some(b) = i.bot {
+            self.learn_bot(ix, &b);
+        }
+        let inst = self.instances.at_mut(ix);
         match i.change {
             InstanceChange::Created => {
                 inst.created_at = Some(inst.created_at.map_or(at, |c| c.min(at)));
@@ -60,6 +61,7 @@ impl Engine {
                 inst.exit_code = None;
                 inst.clean_shutdown = false;
                 inst.identified = false;
+                inst.interrupted = false;
             }
             InstanceChange::Ready => inst.ready_at = Some(at),
             InstanceChange::Terminating { grace } => {

@@ -5,8 +5,9 @@
 use chrono::TimeDelta;
 
 use super::{Detector, hms, secs};
-use crate::engine::findings::{Assertion, Key};
-use crate::engine::state::Risk;
+use crate::engine::findings::{Assertion, Evidence, Key};
+use crate::engine::signals::Signal;
+use crate::engine::state::{PodKey, Risk};
 use crate::engine::{
     Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Legend, Severity, TimelineMark,
 };
@@ -35,6 +36,8 @@ pub(super) const ON_TICK: u32 = 30;
 pub(super) const ON_SESSION_ENDED: u32 = 10;
 /// Its turn on `on_dispatch`: before `duplicate_delivery`.
 pub(super) const ON_DISPATCH: u32 = 10;
+/// Its turn on `on_gateway_signal`: a heartbeat sequence that advanced ends a silence.
+pub(super) const ON_GATEWAY_SIGNAL: u32 = 71;
 
 pub(super) struct SilentSession;
 
@@ -68,6 +71,24 @@ impl Detector for SilentSession {
             engine.end_silence(id, at);
         }
     }
+
+    fn on_gateway_signal(
+        engine: &mut Engine,
+        _key: &PodKey,
+        _bot: &str,
+        _shard: u32,
+        at: Timestamp,
+        signal: &Signal,
+        _evidence: &Evidence,
+    ) {
+        if let Signal::SequenceAdvanced {
+            id,
+            was_silent: true,
+        } = *signal
+        {
+            engine.end_silence(id, at);
+        }
+    }
 }
 
 impl Engine {
@@ -80,7 +101,15 @@ impl Engine {
             .map(|s| s.id)
             .collect();
         for id in ids {
+            if self.sessions[&id].sequence.is_some() {
+                self.judge_sequence(id, now);
+                continue;
+            }
             let s = &self.sessions[&id];
+            if s.at_risk() && !self.events_visible(id) {
+                // Its logs cannot show events: `unverified_session`, never a page.
+                continue;
+            }
             let since = s.quiet_since();
             let silent_for = now - since;
             let Some(b) = self.bots.get(&s.bot) else {
@@ -108,6 +137,75 @@ impl Engine {
         }
     }
 
+    /// A session whose heartbeats log its sequence: events at the gateway's own rate. It is
+    /// silent when its sequence stood still, proven by its own heartbeats, for longer than the
+    /// rate of a live peer's advancing sequence allows (`silent_false_alarm`), and never less
+    /// than one heartbeat interval; with no peer sequence to compare, the bot's line rate (or
+    /// the fallback) judges an at-risk session as for any other.
+    fn judge_sequence(&mut self, id: u64, now: Timestamp) {
+        let s = &self.sessions[&id];
+        let q = s.sequence.clone().expect("a sequence");
+        let stalled = q.stalled_since();
+        // Seconds over which its own heartbeats prove no event arrived.
+        let proven = (q.last_at - stalled).as_seconds_f64();
+        let mut peer: Option<(String, u64, u64, f64)> = None;
+        for o in self.sessions.values() {
+            if o.id == id || o.bot != s.bot || o.shard != s.shard || !o.is_live(now) {
+                continue;
+            }
+            let Some(oq) = &o.sequence else { continue };
+            if oq.advanced_at.is_some_and(|a| a > stalled)
+                && let Some(rate) = oq.rate()
+                && peer.as_ref().is_none_or(|p| rate > p.3)
+            {
+                peer = Some((o.pod.clone(), oq.first, oq.last, rate));
+            }
+        }
+        let interval = q.interval_secs.unwrap_or(0.0);
+        let threshold = match &peer {
+            Some((.., rate)) => {
+                let tau = (1.0 / self.cfg.silent_false_alarm).ln() / rate;
+                tau.max(interval)
+                    .clamp(self.cfg.silent_min_secs as f64, self.cfg.silent_max_secs as f64)
+                    .max(interval)
+            }
+            None => {
+                let b = self.bots.get(&s.bot);
+                let th = b.map_or(
+                    TimeDelta::seconds(self.cfg.silent_fallback_secs as i64),
+                    |b| b.rate.silent_threshold(&self.cfg),
+                );
+                th.as_seconds_f64().max(interval)
+            }
+        };
+        if let Some((pod, from, to, _)) = &peer {
+            let s = self.sessions.get_mut(&id).expect("exists");
+            match s.risks.iter_mut().find(
+                |r| matches!(r, Risk::PeerSequenceAdvancing { other_pod, .. } if other_pod == pod),
+            ) {
+                Some(Risk::PeerSequenceAdvancing { from: f, to: t, .. }) => {
+                    (*f, *t) = (*from, *to);
+                }
+                _ => s.risks.push(Risk::PeerSequenceAdvancing {
+                    other_pod: pod.clone(),
+                    from: *from,
+                    to: *to,
+                }),
+            }
+        }
+        let s = &self.sessions[&id];
+        // The peer's advance is current evidence; the other risks last until it received.
+        let risky = peer.is_some()
+            || (!s.received()
+                && s.risks.iter().any(|r| {
+                    matches!(r, Risk::StartedDuringOverlap { .. } | Risk::UnexplainedIdentify)
+                }));
+        if risky && proven > 0.0 && proven >= threshold {
+            let per_event = peer.map(|p| 1.0 / p.3);
+            self.flag_silent(id, stalled, now, per_event);
+        }
+    }
+
     /// Opens (or refreshes) session `id`'s `silent_session`, silent since `since`.
     fn flag_silent(&mut self, id: u64, since: Timestamp, now: Timestamp, interval: Option<f64>) {
         let p = self.cfg.silent_false_alarm;
@@ -129,6 +227,15 @@ impl Engine {
                 Risk::UnexplainedIdentify => {
                     "Discord counted a session start around then that no log explains".into()
                 }
+                Risk::PeerSequenceAdvancing {
+                    other_pod,
+                    from,
+                    to,
+                } => format!(
+                    "pod {other_pod}'s heartbeat sequence kept advancing ({from} to {to}) while \
+                     this session's stood at {}",
+                    s.sequence.as_ref().map_or(0, |q| q.last)
+                ),
             })
             .collect();
         let rate = match interval {
