@@ -140,9 +140,10 @@ impl Engine {
                 reset_after_ms,
             } => self.on_logged_start_limit(&bot, at, total, remaining, reset_after_ms),
             SessionEvent::Resuming | SessionEvent::Reconnecting => {
-                self.interrupted(&key, shard, at, None);
+                let new_loss = self.interrupted(&key, shard, at, None);
                 let sig = Signal::Interrupted {
                     failed_resume: false,
+                    new_loss,
                 };
                 self.signal(&key, &bot, shard, at, sig, &evidence);
             }
@@ -155,10 +156,11 @@ impl Engine {
                     }
                 }
                 let inst = self.instances.get_mut(&key).expect("resolved");
-                inst.interrupted = true;
+                let new_loss = !std::mem::replace(&mut inst.interrupted, true);
                 inst.identified = false;
                 let sig = Signal::Interrupted {
                     failed_resume: !resumable,
+                    new_loss,
                 };
                 self.signal(&key, &bot, shard, at, sig, &evidence);
             }
@@ -178,8 +180,8 @@ impl Engine {
                     }
                     // Other closes are followed by a resume or a new READY.
                     _ => {
-                        self.interrupted(&key, shard, at, code);
-                        if let Some(sig) = Self::close_signal(code) {
+                        let new_loss = self.interrupted(&key, shard, at, code);
+                        if let Some(sig) = Self::close_signal(code, new_loss) {
                             self.signal(&key, &bot, shard, at, sig, &evidence);
                         }
                     }
@@ -211,14 +213,16 @@ impl Engine {
     }
 
     /// The pod's connection dropped and the library reconnects: the session is reconnecting,
-    /// and the next IDENTIFY of this process is a re-identify.
-    fn interrupted(&mut self, key: &PodKey, shard: u32, at: Timestamp, code: Option<u16>) {
+    /// and the next IDENTIFY of this process is a re-identify. True when this is the first
+    /// line about the loss.
+    fn interrupted(&mut self, key: &PodKey, shard: u32, at: Timestamp, code: Option<u16>) -> bool {
         let inst = self.instances.get_mut(key).expect("resolved");
-        inst.interrupted = true;
+        let new_loss = !std::mem::replace(&mut inst.interrupted, true);
         inst.identified = false;
         if let Some(id) = self.current(key, shard) {
             self.update(id, at, SessionState::Reconnecting { code });
         }
+        new_loss
     }
 
     pub(super) fn on_fatal(

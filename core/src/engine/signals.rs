@@ -14,7 +14,9 @@ pub enum Signal {
     /// The connection dropped and the library reconnects: a close that is neither clean nor
     /// fatal, an invalid session, a logged reconnect or RESUME attempt. `failed_resume`: Discord
     /// refused to resume (invalid session, not resumable; a close that needs a new identify).
-    Interrupted { failed_resume: bool },
+    /// `new_loss`: the first line about this lost connection (a close, then RESUME, then an
+    /// invalid session are one loss).
+    Interrupted { failed_resume: bool, new_loss: bool },
     /// A new IDENTIFY after a lost connection on the same process (the resume failed or was not
     /// possible): one of the day's session starts spent.
     Reidentified,
@@ -152,16 +154,16 @@ impl Engine {
 
     /// The class of a close, and the signal it gives (none for clean and fatal closes, which
     /// end the session or the process).
-    pub(super) fn close_signal(code: Option<u16>) -> Option<Signal> {
-        match code.map(close_codes::classify) {
-            Some(CloseClass::Clean | CloseClass::Fatal) => None,
-            Some(CloseClass::Reidentify) => Some(Signal::Interrupted {
-                failed_resume: true,
-            }),
-            _ => Some(Signal::Interrupted {
-                failed_resume: false,
-            }),
-        }
+    pub(super) fn close_signal(code: Option<u16>, new_loss: bool) -> Option<Signal> {
+        let failed_resume = match code.map(close_codes::classify) {
+            Some(CloseClass::Clean | CloseClass::Fatal) => return None,
+            Some(CloseClass::Reidentify) => true,
+            _ => false,
+        };
+        Some(Signal::Interrupted {
+            failed_resume,
+            new_loss,
+        })
     }
 
     /// The library logged Discord's start-limit figures itself: with no token configured,

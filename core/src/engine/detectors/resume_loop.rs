@@ -64,9 +64,12 @@ impl Detector for ResumeLoop {
         signal: &Signal,
         evidence: &Evidence,
     ) {
-        let (reidentify, failed) = match *signal {
-            Signal::Interrupted { failed_resume } => (false, failed_resume),
-            Signal::Reidentified => (true, false),
+        let (reidentify, failed, counts) = match *signal {
+            Signal::Interrupted {
+                failed_resume,
+                new_loss,
+            } => (false, failed_resume, new_loss),
+            Signal::Reidentified => (true, false, true),
             _ => return,
         };
         let window = TimeDelta::seconds(engine.cfg.health_window_secs as i64);
@@ -78,9 +81,11 @@ impl Detector for ResumeLoop {
         } else {
             &mut l.reconnects
         };
-        list.push_back(at);
-        if list.len() > MAX_KEPT {
-            list.pop_front();
+        if counts {
+            list.push_back(at);
+            if list.len() > MAX_KEPT {
+                list.pop_front();
+            }
         }
         for q in [&mut l.reconnects, &mut l.reidentifies] {
             while q.front().is_some_and(|t| *t + window < at) {
