@@ -237,6 +237,9 @@ impl Engine {
             self.peers.clear();
             self.folded_events
                 .retain(|f, _| !(f.1 == k.0 && f.2 == k.1));
+            for b in self.bots.values_mut() {
+                b.pod_close_codes.retain(|c, _| !(c.0 == k.0 && c.1 == k.1));
+            }
         }
     }
 }

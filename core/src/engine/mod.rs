@@ -39,7 +39,7 @@ pub use findings::{Evidence, Finding, Key, Subject};
 pub use handovers::{HANDOVER_MAX_SECS, Handover, HandoverKind, HandoverOutcome};
 pub use instances::workload_of;
 pub use kinds::{HandoverEffect, KindMeta, Legend, Severity, TimelineMark};
-pub use snapshot::{BotView, SessionSeries, Snapshot};
+pub use snapshot::{BotView, PodCloseCount, SessionSeries, Snapshot};
 pub use state::{EndReason, Instance, Risk, SequenceTrack, Session, SessionState};
 
 use findings::Book;

@@ -85,14 +85,16 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
         labels: ["bot"],
         samples: |snap, emit| per_bot(snap, emit, |b| Some(Counter(b.unattributed as f64))),
     },
-    &Family::<2, Counter> {
+    &Family::<5, Counter> {
         name: "discord_gateway_close_codes_total",
-        help: "Gateway close codes seen in the logs.",
-        labels: ["bot", "code"],
+        help: "Gateway close codes seen in the logs, per pod, with their class (clean, resumable, reidentify, fatal, unknown; code 0: beyond the per-pod bound).",
+        labels: ["bot", "namespace", "pod", "code", "class"],
         samples: |snap, emit| {
             for b in &snap.bots {
-                for (code, n) in &b.close_codes {
-                    emit([&b.bot, &code.to_string()], Counter(*n as f64));
+                for c in &b.pod_close_codes {
+                    let code = c.code.to_string();
+                    let labels = [&*b.bot, &c.namespace, &c.pod, &code, c.class.as_str()];
+                    emit(labels, Counter(c.count as f64));
                 }
             }
         },

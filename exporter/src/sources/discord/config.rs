@@ -47,6 +47,11 @@ pub struct BotConfig {
     /// An environment variable holding the token.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// Whether the bot's logs show the events it receives (a line per event or handled
+    /// message); unset: learned from its lines. `false` keeps an unverifiable session a
+    /// warning even after an old event line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_visible: Option<bool>,
 }
 
 /// `[discord]`: where requests go and how often.
