@@ -91,6 +91,12 @@ impl Engine {
         }
     }
 
+    /// Whether `bot` is only a name guessed from a workload (nothing claims it, no Discord
+    /// count names it).
+    pub(super) fn is_guessed_bot(&self, bot: &str) -> bool {
+        !self.bot_claimed(bot) && self.bots.get(bot).is_some_and(|b| b.last_sample.is_none())
+    }
+
     /// Whether an instance is explicitly attributed to `bot` (then it is not a guess to move).
     fn bot_claimed(&self, bot: &str) -> bool {
         self.instances.values().any(|i| i.bot.as_deref() == Some(bot))

@@ -38,6 +38,14 @@ impl Engine {
     fn settle_identifies(&mut self, now: Timestamp, finishing: bool) {
         let skew = TimeDelta::seconds(self.cfg.identify_skew_secs as i64);
         let bots: Vec<String> = self.bots.keys().cloned().collect();
+        // Identifies of pods whose bot is only guessed from their workload name may be any
+        // bot's (a crash loop before the first READY names it): they can explain any bot's
+        // count. Over-counting can only hide an unattributed identify, never invent one.
+        let guessed: Vec<String> = bots
+            .iter()
+            .filter(|b| self.is_guessed_bot(b))
+            .cloned()
+            .collect();
         for bot in bots {
             loop {
                 let b = self.bots.get_mut(&bot).expect("exists");
@@ -58,6 +66,22 @@ impl Engine {
                         matched += 1;
                     }
                 }
+                for g in guessed.iter().filter(|g| **g != bot) {
+                    if matched == p.count {
+                        break;
+                    }
+                    let gb = self.bots.get_mut(g).expect("exists");
+                    for li in gb.log_identifies.iter_mut() {
+                        if matched == p.count {
+                            break;
+                        }
+                        if !li.matched && li.at > p.from - skew && li.at <= p.to + skew {
+                            li.matched = true;
+                            matched += 1;
+                        }
+                    }
+                }
+                let b = self.bots.get_mut(&bot).expect("exists");
                 let unexplained = p.count - matched;
                 let key = Key::bot(Kind::UnattributedIdentify, &bot);
                 if unexplained == 0 {
