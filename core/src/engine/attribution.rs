@@ -35,9 +35,27 @@ impl Engine {
     }
 
     /// A bot name that configuration or Discord's count gives.
+    /// Pods already filed under a guess that is this name in another spelling move to it.
     pub(super) fn learn_known_bot(&mut self, bot: &str) {
-        if self.known_bots.len() < 1024 && !self.known_bots.iter().any(|(_, b)| b == bot) {
-            self.known_bots.push((folded(bot), bot.to_string()));
+        if self.known_bots.len() >= 1024 || self.known_bots.iter().any(|(_, b)| b == bot) {
+            return;
+        }
+        let f = folded(bot);
+        let guesses: Vec<String> = self
+            .sessions
+            .values()
+            .map(|s| s.bot.as_str())
+            .chain(self.bots.keys().map(String::as_str))
+            .filter(|b| *b != bot && folded(b) == f)
+            .map(str::to_string)
+            .collect();
+        self.known_bots.push((f, bot.to_string()));
+        let mut done: Vec<String> = Vec::new();
+        for g in guesses {
+            if !done.contains(&g) && !self.bot_claimed(&g) {
+                self.rename_bot(&g, bot);
+                done.push(g);
+            }
         }
     }
 

@@ -356,8 +356,7 @@ impl Book {
         let keys: Vec<Key> = self.active.keys().filter(|k| k.bot == from).cloned().collect();
         let rename = |f: &mut Finding| {
             f.bot = to.to_string();
-            // Explanations name the bot as "<bot>'s": they follow the new name.
-            f.explanation = f.explanation.replace(&format!("{from}'s"), &format!("{to}'s"));
+            f.explanation = replace_name(&f.explanation, from, to);
         };
         for k in keys {
             if let Some(mut f) = self.active.remove(&k) {
@@ -408,5 +407,33 @@ impl Book {
 
     pub fn take_changes(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.changes)
+    }
+}
+
+/// `text` with the bot name `from` replaced by `to` where it stands as a name of its own (not
+/// inside a pod name such as `helper-5d6c7b8a9-q2w3e`).
+fn replace_name(text: &str, from: &str, to: &str) -> String {
+    let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(from) {
+        let before = rest[..i].chars().next_back().or(out.chars().next_back());
+        let after = rest[i + from.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        out.push_str(if part(before) || part(after) { from } else { to });
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bot_name_is_replaced_but_not_inside_pod_names() {
+        assert_eq!(
+            super::replace_name("helper has pods (helper-5d6c7b8a9-q2w3e); helper's", "helper", "HelperBot"),
+            "HelperBot has pods (helper-5d6c7b8a9-q2w3e); HelperBot's"
+        );
     }
 }

@@ -57,6 +57,8 @@ pub enum Risk {
         other_pod: String,
         from: u64,
         to: u64,
+        /// Milliseconds per event at the peer's sequence rate.
+        every_ms: u64,
     },
 }
 

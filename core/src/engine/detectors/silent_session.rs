@@ -178,18 +178,25 @@ impl Engine {
                 th.as_seconds_f64().max(interval)
             }
         };
-        if let Some((pod, from, to, _)) = &peer {
+        if let Some((pod, from, to, rate)) = &peer {
+            let every_ms = (1000.0 / rate) as u64;
             let s = self.sessions.get_mut(&id).expect("exists");
             match s.risks.iter_mut().find(
                 |r| matches!(r, Risk::PeerSequenceAdvancing { other_pod, .. } if other_pod == pod),
             ) {
-                Some(Risk::PeerSequenceAdvancing { from: f, to: t, .. }) => {
-                    (*f, *t) = (*from, *to);
+                Some(Risk::PeerSequenceAdvancing {
+                    from: f,
+                    to: t,
+                    every_ms: e,
+                    ..
+                }) => {
+                    (*f, *t, *e) = (*from, *to, every_ms);
                 }
                 _ => s.risks.push(Risk::PeerSequenceAdvancing {
                     other_pod: pod.clone(),
                     from: *from,
                     to: *to,
+                    every_ms,
                 }),
             }
         }
@@ -201,7 +208,13 @@ impl Engine {
                     matches!(r, Risk::StartedDuringOverlap { .. } | Risk::UnexplainedIdentify)
                 }));
         if risky && proven > 0.0 && proven >= threshold {
-            let per_event = peer.map(|p| 1.0 / p.3);
+            // The peer's rate, or the one it showed while it was live.
+            let per_event = peer.map(|p| 1.0 / p.3).or_else(|| {
+                s.risks.iter().find_map(|r| match r {
+                    Risk::PeerSequenceAdvancing { every_ms, .. } => Some(*every_ms as f64 / 1000.0),
+                    _ => None,
+                })
+            });
             self.flag_silent(id, stalled, now, per_event);
         }
     }
@@ -231,6 +244,7 @@ impl Engine {
                     other_pod,
                     from,
                     to,
+                    ..
                 } => format!(
                     "pod {other_pod}'s heartbeat sequence kept advancing ({from} to {to}) while \
                      this session's stood at {}",

@@ -94,7 +94,7 @@ impl Engine {
             .iter()
             .filter_map(|r| match r {
                 Risk::StartedDuringOverlap { other_pod } => Some(format!(
-                    "pod {other_pod}'s session of the bot was still live when it connected"
+                    "pod {other_pod}'s session of the bot was still live"
                 )),
                 Risk::UnexplainedIdentify => {
                     Some("Discord counted a session start around then that no log explains".into())
