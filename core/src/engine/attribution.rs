@@ -61,10 +61,13 @@ impl Engine {
 
     /// The bot of an instance (see [`bot_of`]), with the known bots matched by workload name.
     pub(super) fn bot_name(&self, inst: &Instance) -> String {
-        match self.known_for(inst) {
-            Some(b) if self.guessed(inst) => b.to_string(),
-            _ => bot_of(inst, &self.workload_bots, self.default_bot.as_deref()).to_string(),
+        if !self.known_bots.is_empty()
+            && self.guessed(inst)
+            && let Some(b) = self.known_for(inst)
+        {
+            return b.to_string();
         }
+        bot_of(inst, &self.workload_bots, self.default_bot.as_deref()).to_string()
     }
 
     /// A known bot whose name is the instance's workload name.
@@ -117,7 +120,9 @@ impl Engine {
 
     /// Whether an instance is explicitly attributed to `bot` (then it is not a guess to move).
     fn bot_claimed(&self, bot: &str) -> bool {
-        self.instances.values().any(|i| i.bot.as_deref() == Some(bot))
+        self.instances
+            .values()
+            .any(|i| i.bot.as_deref() == Some(bot))
             || self.workload_bots.values().any(|b| b == bot)
             || self.default_bot.as_deref() == Some(bot)
             || self.known_bots.iter().any(|(_, b)| b == bot)
@@ -164,7 +169,11 @@ fn merge(new: &mut BotState, old: BotState) {
         new.pending = old.pending;
         new.burn = old.burn;
     }
-    let mut ids: Vec<_> = new.log_identifies.drain(..).chain(old.log_identifies).collect();
+    let mut ids: Vec<_> = new
+        .log_identifies
+        .drain(..)
+        .chain(old.log_identifies)
+        .collect();
     ids.sort_by_key(|li| li.at);
     new.log_identifies = ids.into();
     new.dispatch_seen |= old.dispatch_seen;

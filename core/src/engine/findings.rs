@@ -353,7 +353,12 @@ impl Book {
     /// bot its pods turned out to run: open and closed findings and the totals.
     pub fn rekey_bot(&mut self, from: &str, to: &str) {
         self.generation += 1;
-        let keys: Vec<Key> = self.active.keys().filter(|k| k.bot == from).cloned().collect();
+        let keys: Vec<Key> = self
+            .active
+            .keys()
+            .filter(|k| k.bot == from)
+            .cloned()
+            .collect();
         let rename = |f: &mut Finding| {
             f.bot = to.to_string();
             f.explanation = replace_name(&f.explanation, from, to);
@@ -420,7 +425,11 @@ fn replace_name(text: &str, from: &str, to: &str) -> String {
         let before = rest[..i].chars().next_back().or(out.chars().next_back());
         let after = rest[i + from.len()..].chars().next();
         out.push_str(&rest[..i]);
-        out.push_str(if part(before) || part(after) { from } else { to });
+        out.push_str(if part(before) || part(after) {
+            from
+        } else {
+            to
+        });
         rest = &rest[i + from.len()..];
     }
     out.push_str(rest);
@@ -432,7 +441,11 @@ mod tests {
     #[test]
     fn a_bot_name_is_replaced_but_not_inside_pod_names() {
         assert_eq!(
-            super::replace_name("helper has pods (helper-5d6c7b8a9-q2w3e); helper's", "helper", "HelperBot"),
+            super::replace_name(
+                "helper has pods (helper-5d6c7b8a9-q2w3e); helper's",
+                "helper",
+                "HelperBot"
+            ),
             "HelperBot has pods (helper-5d6c7b8a9-q2w3e); HelperBot's"
         );
     }

@@ -191,7 +191,12 @@ impl Handovers {
                 h.bot = to.to_string();
             }
         }
-        let moved: Vec<_> = self.totals.keys().filter(|(b, _)| b == from).cloned().collect();
+        let moved: Vec<_> = self
+            .totals
+            .keys()
+            .filter(|(b, _)| b == from)
+            .cloned()
+            .collect();
         for k in moved {
             let n = self.totals.remove(&k).unwrap_or(0);
             *self.totals.entry((to.to_string(), k.1)).or_default() += n;

@@ -130,7 +130,14 @@ impl Engine {
                 self.signal(&key, &bot, shard, at, sig, &evidence);
             }
             SessionEvent::Stalled { behind_ms } => {
-                self.signal(&key, &bot, shard, at, Signal::Stalled { behind_ms }, &evidence);
+                self.signal(
+                    &key,
+                    &bot,
+                    shard,
+                    at,
+                    Signal::Stalled { behind_ms },
+                    &evidence,
+                );
             }
             // The library waits for its own identify slot: no session start yet.
             SessionEvent::IdentifyThrottled { .. } => {}

@@ -48,7 +48,14 @@ impl Engine {
     }
 
     /// A heartbeat acknowledgement.
-    pub(super) fn on_ack(&mut self, key: &PodKey, bot: &str, shard: u32, at: Timestamp, ev: &Evidence) {
+    pub(super) fn on_ack(
+        &mut self,
+        key: &PodKey,
+        bot: &str,
+        shard: u32,
+        at: Timestamp,
+        ev: &Evidence,
+    ) {
         if let Some(id) = self.current(key, shard)
             && let Some(s) = self.sessions.get_mut(&id)
         {
@@ -136,7 +143,11 @@ impl Engine {
     pub(super) fn count_close(&mut self, key: &PodKey, bot: &str, code: u16) {
         let b = self.bot_state(bot);
         *b.close_codes.entry(code).or_default() += 1;
-        let code = if close_codes::countable(code) { code } else { 0 };
+        let code = if close_codes::countable(code) {
+            code
+        } else {
+            0
+        };
         let (ns, pod) = (key.0.clone(), key.1.clone());
         let pod_codes = b
             .pod_close_codes
@@ -186,7 +197,10 @@ impl Engine {
         // The log line does not say max_concurrency: the last known one, else Discord's
         // default of 1.
         let max_concurrency = b.last_sample.as_ref().map_or(1, |(_, s)| s.max_concurrency);
-        let recommended_shards = b.last_sample.as_ref().map_or(0, |(_, s)| s.recommended_shards);
+        let recommended_shards = b
+            .last_sample
+            .as_ref()
+            .map_or(0, |(_, s)| s.recommended_shards);
         let sl = StartLimit {
             bot: bot.to_string(),
             total,

@@ -205,7 +205,11 @@ impl Session {
 
     /// Whether it ever showed an event: a dispatch line, or a heartbeat sequence that advanced.
     pub fn received(&self) -> bool {
-        self.events > 0 || self.sequence.as_ref().is_some_and(|q| q.advanced_at.is_some())
+        self.events > 0
+            || self
+                .sequence
+                .as_ref()
+                .is_some_and(|q| q.advanced_at.is_some())
     }
 
     /// Whether its silence is suspicious now: it never received an event although it started

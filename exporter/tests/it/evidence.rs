@@ -65,7 +65,10 @@ fn a_jda_rollout_without_event_lines_is_a_warning() {
     blind_rollout("jda-rollout", "ticketbot-6d7e8f9a0-m9n0p");
     // Discord's count names the bot TicketBot: the pods of Deployment `ticketbot` are its.
     let r = replay("jda-rollout");
-    assert!(findings(&r).iter().all(|f| f["bot"] == "TicketBot"), "{r:#}");
+    assert!(
+        findings(&r).iter().all(|f| f["bot"] == "TicketBot"),
+        "{r:#}"
+    );
 }
 
 #[test]
@@ -85,7 +88,10 @@ fn a_stalled_heartbeat_sequence_is_silent_within_three_heartbeat_intervals() {
     let ready: DateTime<Utc> = "2026-04-19T04:00:04Z".parse().unwrap();
     let since = time(&s["since"]);
     let interval = chrono::TimeDelta::milliseconds(41_250);
-    assert!(since >= ready && since + interval <= ready + interval * 3, "{since}");
+    assert!(
+        since >= ready && since + interval <= ready + interval * 3,
+        "{since}"
+    );
     let session = r["sessions"]
         .as_array()
         .unwrap()
@@ -122,7 +128,11 @@ fn a_crash_loop_before_the_first_ready_is_filed_under_the_bots_real_name() {
                 .map(|s| s["bot"].as_str().unwrap()),
         )
         .collect();
-    assert_eq!(bots.into_iter().collect::<Vec<_>>(), ["HelperBot"], "one bot");
+    assert_eq!(
+        bots.into_iter().collect::<Vec<_>>(),
+        ["HelperBot"],
+        "one bot"
+    );
 }
 
 #[test]

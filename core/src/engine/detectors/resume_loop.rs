@@ -73,7 +73,12 @@ impl Detector for ResumeLoop {
             _ => return,
         };
         let window = TimeDelta::seconds(engine.cfg.health_window_secs as i64);
-        let l = engine.detectors.resume_loop.pods.entry(key.clone()).or_default();
+        let l = engine
+            .detectors
+            .resume_loop
+            .pods
+            .entry(key.clone())
+            .or_default();
         l.bot = bot.to_string();
         l.shard = shard;
         let list = if reidentify {
@@ -110,7 +115,10 @@ impl Detector for ResumeLoop {
             .pods
             .iter()
             .filter(|(_, l)| {
-                l.reconnects.back().max(l.reidentifies.back()).is_none_or(|t| *t + window < now)
+                l.reconnects
+                    .back()
+                    .max(l.reidentifies.back())
+                    .is_none_or(|t| *t + window < now)
             })
             .map(|(k, _)| k.clone())
             .collect();

@@ -166,7 +166,10 @@ impl Engine {
             Some((.., rate)) => {
                 let tau = (1.0 / self.cfg.silent_false_alarm).ln() / rate;
                 tau.max(interval)
-                    .clamp(self.cfg.silent_min_secs as f64, self.cfg.silent_max_secs as f64)
+                    .clamp(
+                        self.cfg.silent_min_secs as f64,
+                        self.cfg.silent_max_secs as f64,
+                    )
                     .max(interval)
             }
             None => {
@@ -205,7 +208,10 @@ impl Engine {
         let risky = peer.is_some()
             || (!s.received()
                 && s.risks.iter().any(|r| {
-                    matches!(r, Risk::StartedDuringOverlap { .. } | Risk::UnexplainedIdentify)
+                    matches!(
+                        r,
+                        Risk::StartedDuringOverlap { .. } | Risk::UnexplainedIdentify
+                    )
                 }));
         if risky && proven > 0.0 && proven >= threshold {
             // The peer's rate, or the one it showed while it was live.

@@ -66,13 +66,23 @@ impl Detector for ZombieConnection {
         let window = TimeDelta::seconds(engine.cfg.health_window_secs as i64);
         let z = match *signal {
             Signal::HeartbeatMissed { derived } => {
-                let z = engine.detectors.zombie_connection.pods.entry(key.clone()).or_default();
+                let z = engine
+                    .detectors
+                    .zombie_connection
+                    .pods
+                    .entry(key.clone())
+                    .or_default();
                 z.missed.push_back(at);
                 z.derived |= derived;
                 z
             }
             Signal::Stalled { behind_ms } => {
-                let z = engine.detectors.zombie_connection.pods.entry(key.clone()).or_default();
+                let z = engine
+                    .detectors
+                    .zombie_connection
+                    .pods
+                    .entry(key.clone())
+                    .or_default();
                 z.stalls.push_back(at);
                 z.worst_ms = z.worst_ms.max(behind_ms);
                 z
@@ -100,7 +110,12 @@ impl Detector for ZombieConnection {
             .zombie_connection
             .pods
             .iter()
-            .filter(|(_, z)| z.missed.back().max(z.stalls.back()).is_none_or(|t| *t + window < now))
+            .filter(|(_, z)| {
+                z.missed
+                    .back()
+                    .max(z.stalls.back())
+                    .is_none_or(|t| *t + window < now)
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in quiet {
@@ -156,7 +171,12 @@ impl Engine {
                 ""
             }
         );
-        let since = z.missed.front().min(z.stalls.front()).copied().unwrap_or(at);
+        let since = z
+            .missed
+            .front()
+            .min(z.stalls.front())
+            .copied()
+            .unwrap_or(at);
         let k = Key {
             kind: Kind::ZombieConnection,
             bot: z.bot.clone(),

@@ -29,7 +29,14 @@ fn blind_rollout() -> Sim {
     sim.start_pod(3600.0, NEW, "AgentBroker");
     sim.pod(3605.0, OLD, InstanceChange::Terminating { grace: Some(30) });
     sim.log(3606.0, OLD, None, SessionEvent::Closed { code: Some(1000) });
-    sim.pod(3607.0, OLD, InstanceChange::Exited { code: Some(0), reason: None });
+    sim.pod(
+        3607.0,
+        OLD,
+        InstanceChange::Exited {
+            code: Some(0),
+            reason: None,
+        },
+    );
     acks(&mut sim, NEW, 3645.0, 5400.0);
     sim.tick_to(5400.0);
     sim
@@ -55,7 +62,11 @@ fn a_rollout_the_logs_cannot_verify_is_a_warning_not_a_page() {
     assert_eq!(f.severity, Severity::Warning);
     assert!(f.until.is_none(), "open while the session is unverified");
     assert!(f.explanation.contains(OLD), "{}", f.explanation);
-    assert!(f.explanation.contains("DEBUG heartbeat"), "{}", f.explanation);
+    assert!(
+        f.explanation.contains("DEBUG heartbeat"),
+        "{}",
+        f.explanation
+    );
 }
 
 #[test]
@@ -73,7 +84,31 @@ fn the_first_event_line_verifies_the_session() {
 
 #[test]
 fn a_bot_declared_blind_never_pages_even_once_an_old_event_was_seen() {
-    // Declared visible: the same rollout is judged as silent (the declaration is trusted).
+    let mut sim = Sim::new();
+    sim.engine.declare_events_visible("AgentBroker", false);
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    sim.traffic(&[OLD], 10.0, 60.0, 10.0);
+    acks(&mut sim, OLD, 45.0, 3620.0);
+    sim.start_pod(3600.0, NEW, "AgentBroker");
+    sim.tick_to(3603.0 + 600.0);
+    let new = sim.kinds_for(NEW);
+    assert!(new.contains(&Kind::UnverifiedSession), "{new:?}");
+    assert!(!new.contains(&Kind::SilentSession), "{new:?}");
+    let f = sim.findings();
+    let f = f
+        .iter()
+        .find(|f| f.kind == Kind::UnverifiedSession)
+        .unwrap();
+    assert!(
+        f.explanation.contains("configuration says"),
+        "{}",
+        f.explanation
+    );
+}
+
+#[test]
+fn a_bot_declared_visible_is_judged_by_its_silence() {
+    // The same blind rollout, declared visible: judged as silent (the declaration is trusted).
     let mut sim = Sim::new();
     sim.engine.declare_events_visible("AgentBroker", true);
     sim.start_pod(0.0, OLD, "AgentBroker");
@@ -112,9 +147,15 @@ fn a_stalled_sequence_next_to_an_advancing_one_is_silent_within_three_heartbeats
         .expect("silent_session");
     assert_eq!(silent.severity, Severity::Critical);
     assert_eq!(silent.subject.pod_label(), NEW);
-    assert_eq!(silent.since, sim.at(3603.0 + 41.25), "silent since its first heartbeat");
+    assert_eq!(
+        silent.since,
+        sim.at(3603.0 + 41.25),
+        "silent since its first heartbeat"
+    );
     assert!(
-        silent.explanation.contains("heartbeat sequence kept advancing"),
+        silent
+            .explanation
+            .contains("heartbeat sequence kept advancing"),
         "{}",
         silent.explanation
     );
@@ -131,7 +172,14 @@ fn sequence_silence_is_noticed_by_the_third_heartbeat() {
     let mut t = 3600.0 + 41.25 * 0.5;
     let (mut old_seq, mut n) = (2200, 0);
     while t < ready + 3.0 * 41.25 + 1.0 {
-        sim.log(t, OLD, None, SessionEvent::Heartbeat { sequence: Some(old_seq) });
+        sim.log(
+            t,
+            OLD,
+            None,
+            SessionEvent::Heartbeat {
+                sequence: Some(old_seq),
+            },
+        );
         old_seq += 25;
         t += 41.25;
         n += 1;
@@ -188,7 +236,11 @@ fn a_crash_loop_before_the_first_ready_belongs_to_the_bot_its_later_run_names() 
         t += 20.0;
     }
     sim.start_pod(t + 10.0, good, "AgentBroker");
-    sim.pod(t + 15.0, crash, InstanceChange::Terminating { grace: Some(30) });
+    sim.pod(
+        t + 15.0,
+        crash,
+        InstanceChange::Terminating { grace: Some(30) },
+    );
     sim.pod(t + 16.0, crash, InstanceChange::Deleted);
     sim.traffic(&[good], t + 20.0, t + 400.0, 10.0);
     let bots: Vec<&String> = sim.engine.bots().keys().collect();
@@ -197,11 +249,18 @@ fn a_crash_loop_before_the_first_ready_belongs_to_the_bot_its_later_run_names() 
     let fatal: Vec<_> = f.iter().filter(|f| f.kind == Kind::FatalClose).collect();
     assert_eq!(fatal.len(), 1, "{f:#?}");
     assert_eq!(fatal[0].bot, "AgentBroker");
-    assert!(fatal[0].explanation.contains("AgentBroker's"), "{}", fatal[0].explanation);
+    assert!(
+        fatal[0].explanation.contains("AgentBroker's"),
+        "{}",
+        fatal[0].explanation
+    );
     assert!(fatal[0].explanation.contains("4014"));
     assert!(f.iter().all(|f| f.bot == "AgentBroker"), "{f:#?}");
     let b = &sim.engine.bots()["AgentBroker"];
-    assert_eq!(b.identifies_logs, 5, "four refused identifies and the good one");
+    assert_eq!(
+        b.identifies_logs, 5,
+        "four refused identifies and the good one"
+    );
     assert_eq!(b.close_codes.get(&4014), Some(&4));
 }
 
@@ -240,7 +299,10 @@ fn a_resume_loop_spends_identifies_and_pages() {
     for i in 0..2 {
         failed_resume(&mut sim, OLD, 600.0 + 60.0 * f64::from(i));
     }
-    assert!(!sim.kinds_for(OLD).contains(&Kind::ResumeLoop), "two are not a loop");
+    assert!(
+        !sim.kinds_for(OLD).contains(&Kind::ResumeLoop),
+        "two are not a loop"
+    );
     failed_resume(&mut sim, OLD, 720.0);
     let f = sim
         .findings()
@@ -248,10 +310,20 @@ fn a_resume_loop_spends_identifies_and_pages() {
         .find(|f| f.kind == Kind::ResumeLoop)
         .expect("resume_loop");
     assert_eq!(f.severity, Severity::Critical);
-    assert!(f.explanation.contains("identified anew 3 times"), "{}", f.explanation);
+    assert!(
+        f.explanation.contains("identified anew 3 times"),
+        "{}",
+        f.explanation
+    );
     let b = &sim.engine.bots()["AgentBroker"];
-    assert_eq!(b.identifies_logs, 4, "the first READY and three re-identifies");
-    assert_eq!(b.pod_close_codes.get(&(NS.into(), OLD.into(), 4009)), Some(&3));
+    assert_eq!(
+        b.identifies_logs, 4,
+        "the first READY and three re-identifies"
+    );
+    assert_eq!(
+        b.pod_close_codes.get(&(NS.into(), OLD.into(), 4009)),
+        Some(&3)
+    );
     // Quiet for a window: closed.
     sim.traffic(&[OLD], 730.0, 1500.0, 10.0);
     let f = sim
@@ -286,7 +358,10 @@ fn missed_acknowledgements_are_a_zombie_connection_that_pages_when_it_repeats() 
     sim.log(132.0, OLD, None, SessionEvent::Heartbeat { sequence: None });
     let f = sim.findings();
     assert_eq!(f.len(), 1, "{f:#?}");
-    assert_eq!((f[0].kind, f[0].severity), (Kind::ZombieConnection, Severity::Warning));
+    assert_eq!(
+        (f[0].kind, f[0].severity),
+        (Kind::ZombieConnection, Severity::Warning)
+    );
     sim.log(133.0, OLD, None, SessionEvent::HeartbeatMissed);
     let stalled = SessionEvent::Stalled {
         behind_ms: Some(12_500),
