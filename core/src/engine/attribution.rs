@@ -159,6 +159,12 @@ fn merge(new: &mut BotState, old: BotState) {
     for (k, n) in old.pod_close_codes {
         *new.pod_close_codes.entry(k).or_default() += n;
     }
+    for (k, n) in old.pod_signals {
+        let e = new.pod_signals.entry(k).or_default();
+        for (a, b) in e.iter_mut().zip(n) {
+            *a += b;
+        }
+    }
     for (i, n) in old.overlap.counts.iter().enumerate() {
         new.overlap.counts[i] += n;
     }

@@ -239,6 +239,7 @@ impl Engine {
                 .retain(|f, _| !(f.1 == k.0 && f.2 == k.1));
             for b in self.bots.values_mut() {
                 b.pod_close_codes.retain(|c, _| !(c.0 == k.0 && c.1 == k.1));
+                b.pod_signals.remove(&k);
             }
         }
     }

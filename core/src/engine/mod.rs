@@ -30,7 +30,7 @@ mod state;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-pub use bot::{BotState, Histogram, OVERLAP_BUCKETS};
+pub use bot::{BotState, Histogram, OVERLAP_BUCKETS, SIGNAL_NAMES};
 pub use changes::Change;
 pub use close_codes::{CloseClass, classify as classify_close};
 pub use config::EngineConfig;

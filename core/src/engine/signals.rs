@@ -44,6 +44,19 @@ impl Engine {
         signal: Signal,
         evidence: &Evidence,
     ) {
+        let counted = match signal {
+            Signal::Interrupted { new_loss: true, .. } => Some(0),
+            Signal::Reidentified => Some(1),
+            Signal::Resumed => Some(2),
+            Signal::HeartbeatMissed { .. } => Some(3),
+            Signal::Stalled { .. } => Some(4),
+            _ => None,
+        };
+        if let Some(i) = counted {
+            let b = self.bot_state(bot);
+            let pod = (key.0.clone(), key.1.clone());
+            b.pod_signals.entry(pod).or_default()[i] += 1;
+        }
         self.detectors_on_gateway_signal(key, bot, shard, at, &signal, evidence);
     }
 

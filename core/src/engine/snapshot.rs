@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::bot::Histogram;
+use super::bot::{Histogram, SIGNAL_NAMES};
 use super::close_codes::{self, CloseClass};
 use super::{Engine, Finding, Handover, HandoverOutcome, Key, Kind, Session};
 use crate::observation::{StartLimit, Timestamp};
@@ -34,6 +34,10 @@ pub struct BotView {
     pub close_codes: BTreeMap<u16, u64>,
     /// Close codes per pod, with their class (`discord_gateway_close_codes_total`).
     pub pod_close_codes: Vec<PodCloseCount>,
+    /// Gateway-health signals per (namespace, pod) in the order of `SIGNAL_NAMES`, every pod
+    /// with a session of the bot listed (at 0 when it had none), so the counters exist from
+    /// the start.
+    pub pod_signals: Vec<(String, String, [u64; SIGNAL_NAMES.len()])>,
     pub expected_interval_secs: Option<f64>,
     pub start_limit: Option<StartLimit>,
     pub overlap: Histogram,
@@ -133,6 +137,13 @@ impl Engine {
                             count: *n,
                         })
                         .collect(),
+                    pod_signals: {
+                        let mut m = b.pod_signals.clone();
+                        for s in self.sessions.values().filter(|s| &s.bot == name) {
+                            m.entry((s.namespace.clone(), s.pod.clone())).or_default();
+                        }
+                        m.into_iter().map(|((ns, pod), n)| (ns, pod, n)).collect()
+                    },
                     expected_interval_secs: b.rate.expected_interval(&self.cfg),
                     start_limit: b.last_sample.as_ref().map(|(_, s)| s.clone()),
                     overlap: b.overlap.clone(),

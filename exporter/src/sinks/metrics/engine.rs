@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 
-use dge_core::engine::{BotView, Kind, SessionSeries, Snapshot};
+use dge_core::engine::{BotView, Kind, SIGNAL_NAMES, SessionSeries, Snapshot};
 
 use super::family::{Buckets, Counter, Emit, Family, Gauge, Render};
 
@@ -95,6 +95,20 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
                     let code = c.code.to_string();
                     let labels = [&*b.bot, &c.namespace, &c.pod, &code, c.class.as_str()];
                     emit(labels, Counter(c.count as f64));
+                }
+            }
+        },
+    },
+    &Family::<4, Counter> {
+        name: "discord_gateway_connection_signals_total",
+        help: "Gateway-health signals per pod, from its logs: lost_connection (one per drop), reidentify (a new IDENTIFY after a drop: a session start spent), resumed, heartbeat_missed, stalled (a blocked event loop).",
+        labels: ["bot", "namespace", "pod", "signal"],
+        samples: |snap, emit| {
+            for b in &snap.bots {
+                for (ns, pod, counts) in &b.pod_signals {
+                    for (name, n) in SIGNAL_NAMES.iter().zip(counts) {
+                        emit([&*b.bot, ns, pod, name], Counter(*n as f64));
+                    }
                 }
             }
         },
