@@ -324,6 +324,10 @@ fn a_resume_loop_spends_identifies_and_pages() {
         b.pod_close_codes.get(&(NS.into(), OLD.into(), 4009)),
         Some(&3)
     );
+    // One lost connection per cycle (a close, a RESUME and an invalid session tell the same
+    // loss), one re-identify per cycle.
+    let signals = b.pod_signals[&(NS.to_string(), OLD.to_string())];
+    assert_eq!(signals[..2], [3, 3], "{signals:?}");
     // Quiet for a window: closed.
     sim.traffic(&[OLD], 730.0, 1500.0, 10.0);
     let f = sim
