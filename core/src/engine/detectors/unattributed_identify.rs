@@ -118,8 +118,13 @@ impl Engine {
                     .assert(Assertion::new(key, p.from, explanation, evidence));
             }
             let b = self.bots.get_mut(&bot).expect("exists");
-            // Identifies older than any interval still to come can never match.
-            let horizon = b.pending.front().map_or(now, |p| p.from) - skew * 2;
+            // Identifies older than any interval still to come can never match. A guessed
+            // bot's may still explain another bot's interval (up to a long poll interval).
+            let horizon = if guessed.contains(&bot) {
+                now - TimeDelta::hours(1)
+            } else {
+                b.pending.front().map_or(now, |p| p.from) - skew * 2
+            };
             while b.log_identifies.front().is_some_and(|li| li.at < horizon) {
                 b.log_identifies.pop_front();
             }

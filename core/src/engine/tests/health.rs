@@ -398,3 +398,31 @@ fn the_librarys_start_limit_lines_are_samples_without_a_token() {
     sim.log(1.0, OLD, Some("AgentBroker"), limit(900));
     assert_eq!(sim.engine.bots()["AgentBroker"].identifies_discord, 0);
 }
+
+#[test]
+fn identifies_of_a_pod_not_yet_named_explain_the_discord_count() {
+    let mut sim = Sim::new();
+    // Deployment `broker`, bot AgentBroker: nothing matches the names until the good run.
+    let crash = "broker-6c9f7d8b4-zzzzz";
+    sim.sample(0.0, "AgentBroker", 990);
+    sim.pod(1.0, crash, InstanceChange::Created);
+    for i in 0..4 {
+        let t = 10.0 + 40.0 * f64::from(i);
+        sim.pod(t, crash, InstanceChange::Running);
+        sim.log(t + 1.0, crash, None, SessionEvent::Identifying);
+        let fatal = SessionEvent::Fatal {
+            reason: "disallowed intents".into(),
+            code: Some(4014),
+        };
+        sim.log(t + 1.5, crash, None, fatal);
+    }
+    // Discord polled every 5 min: the interval settles long before anything names the bot.
+    sim.sample(300.0, "AgentBroker", 986);
+    sim.sample(600.0, "AgentBroker", 986);
+    sim.tick_to(1200.0);
+    let f = sim.findings();
+    assert!(
+        f.iter().all(|f| f.kind != Kind::UnattributedIdentify),
+        "{f:#?}"
+    );
+}
