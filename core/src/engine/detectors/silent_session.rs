@@ -2,6 +2,8 @@
 //! kept receiving, or an identify was unexplained) that gets no event for longer than the
 //! bot's learned rate allows. Also runs the silence loop that `quiet_session` shares.
 
+use std::collections::BTreeMap;
+
 use chrono::TimeDelta;
 
 use super::{Detector, hms, secs};
@@ -100,9 +102,26 @@ impl Engine {
             .filter(|s| s.is_open() && s.is_live(now))
             .map(|s| s.id)
             .collect();
+        // The live sessions that log sequences, per bot and shard: each one's peers.
+        let mut with_sequence: BTreeMap<(&str, u32), Vec<u64>> = BTreeMap::new();
+        for s in self.sessions.values() {
+            if s.sequence.is_some() && s.is_live(now) {
+                with_sequence
+                    .entry((s.bot.as_str(), s.shard))
+                    .or_default()
+                    .push(s.id);
+            }
+        }
+        let with_sequence: BTreeMap<(String, u32), Vec<u64>> = with_sequence
+            .into_iter()
+            .map(|((b, sh), v)| ((b.to_string(), sh), v))
+            .collect();
         for id in ids {
-            if self.sessions[&id].sequence.is_some() {
-                self.judge_sequence(id, now);
+            let s = &self.sessions[&id];
+            if s.sequence.is_some() {
+                let key = (s.bot.clone(), s.shard);
+                let peers = with_sequence.get(&key).map_or(&[][..], Vec::as_slice);
+                self.judge_sequence(id, now, peers);
                 continue;
             }
             let s = &self.sessions[&id];
@@ -142,17 +161,18 @@ impl Engine {
     /// rate of a live peer's advancing sequence allows (`silent_false_alarm`), and never less
     /// than one heartbeat interval; with no peer sequence to compare, the bot's line rate (or
     /// the fallback) judges an at-risk session as for any other.
-    fn judge_sequence(&mut self, id: u64, now: Timestamp) {
+    fn judge_sequence(&mut self, id: u64, now: Timestamp, peers: &[u64]) {
         let s = &self.sessions[&id];
         let q = s.sequence.clone().expect("a sequence");
         let stalled = q.stalled_since();
         // Seconds over which its own heartbeats prove no event arrived.
         let proven = (q.last_at - stalled).as_seconds_f64();
         let mut peer: Option<(String, u64, u64, f64)> = None;
-        for o in self.sessions.values() {
-            if o.id == id || o.bot != s.bot || o.shard != s.shard || !o.is_live(now) {
-                continue;
-            }
+        for o in peers
+            .iter()
+            .filter(|&&o| o != id)
+            .filter_map(|o| self.sessions.get(o))
+        {
             let Some(oq) = &o.sequence else { continue };
             if oq.advanced_at.is_some_and(|a| a > stalled)
                 && let Some(rate) = oq.rate()
