@@ -426,3 +426,28 @@ fn identifies_of_a_pod_not_yet_named_explain_the_discord_count() {
         "{f:#?}"
     );
 }
+
+#[test]
+fn close_codes_per_pod_are_bounded() {
+    let mut sim = Sim::new();
+    sim.start_pod(0.0, OLD, "AgentBroker");
+    for (i, code) in (4100..4140).chain([65_000]).enumerate() {
+        sim.log(
+            10.0 + i as f64,
+            OLD,
+            None,
+            SessionEvent::Closed { code: Some(code) },
+        );
+    }
+    let b = &sim.engine.bots()["AgentBroker"];
+    let codes: Vec<u16> = b.pod_close_codes.keys().map(|k| k.2).collect();
+    assert_eq!(codes.len(), 25, "24 codes and the overflow: {codes:?}");
+    assert_eq!(codes[0], 0);
+    let overflow = b.pod_close_codes[&(NS.to_string(), OLD.to_string(), 0)];
+    assert_eq!(
+        overflow,
+        41 - 24,
+        "the rest and the code that is no close code"
+    );
+    assert_eq!(b.close_codes.len(), 41, "the bot's totals keep every code");
+}
