@@ -71,6 +71,13 @@ const HOOKS: &[(&str, &str, &str)] = &[
         "bot: &str, at: crate::observation::Timestamp",
         "bot, at",
     ),
+    (
+        "on_gateway_signal",
+        "key: &crate::engine::state::PodKey, bot: &str, shard: u32, \
+         at: crate::observation::Timestamp, signal: &crate::engine::signals::Signal, \
+         evidence: &crate::engine::findings::Evidence",
+        "key, bot, shard, at, signal, evidence",
+    ),
 ];
 
 struct Detector {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::sources::files::FileSource;
 use crate::sources::{LogSettings, SourcesConfig};
-use dge_core::engine::EngineConfig;
+use dge_core::engine::{Engine, EngineConfig};
 use dge_parse::kube_json::PodAttribution;
 use dge_parse::logs::{Placement, Rule};
 
@@ -76,6 +76,23 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The engine this configuration describes, with `engine` settings and `default_bot`:
+    /// the `[[bot]]` names claim the pods of a workload of the same name (ignoring case and
+    /// punctuation) from their first line, and their `events_visible` declares whether their
+    /// logs show events.
+    pub fn engine(&self, engine: EngineConfig, default_bot: Option<String>) -> Engine {
+        let bots = &self.sources.discord.bots;
+        let mut e = Engine::new(engine)
+            .with_default_bot(default_bot)
+            .with_known_bots(bots.iter().filter_map(|b| b.name.clone()));
+        for b in bots {
+            if let (Some(name), Some(v)) = (&b.name, b.events_visible) {
+                e.declare_events_visible(name, v);
+            }
+        }
+        e
+    }
+
     /// Loads `path` (when given) over the defaults, then the environment over both.
     pub fn load(path: Option<&Path>) -> Result<Self> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));

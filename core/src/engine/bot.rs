@@ -58,6 +58,19 @@ pub struct BotState {
     pub identifies_discord: u64,
     pub unattributed: u64,
     pub close_codes: BTreeMap<u16, u64>,
+    /// Close codes per (namespace, pod, code), bounded per pod (see `close_codes`); a pod's
+    /// entries go when the pod is forgotten.
+    pub pod_close_codes: BTreeMap<(String, String, u16), u64>,
+    /// Gateway-health signals per (namespace, pod), counted in the order of
+    /// [`SIGNAL_NAMES`]; a pod's entry goes when the pod is forgotten.
+    pub pod_signals: BTreeMap<(String, String), [u64; SIGNAL_NAMES.len()]>,
+    /// A dispatch line of the bot was ever seen: its logs can show events.
+    pub dispatch_seen: bool,
+    /// The configuration says whether its logs show events (`[[bot]] events_visible`).
+    pub declared_events: Option<bool>,
+    /// Discord's own `GET /gateway/bot` was sampled (a token is configured): the library's
+    /// logged start-limit figures are then not needed.
+    pub discord_polled: bool,
     pub overlap: Histogram,
     pub last_sample: Option<(Timestamp, StartLimit)>,
     pub pending: VecDeque<PendingDrop>,
@@ -65,6 +78,17 @@ pub struct BotState {
     /// (time, cumulative Discord identifies) over the last hour, for the burn rate.
     pub burn: VecDeque<(Timestamp, u64)>,
 }
+
+/// The gateway-health signals counted per pod (`discord_gateway_connection_signals_total`'s
+/// `signal` label): a lost connection (however many lines tell it), a new IDENTIFY after one,
+/// a successful resume, an unacknowledged heartbeat, a blocked event loop.
+pub const SIGNAL_NAMES: [&str; 5] = [
+    "lost_connection",
+    "reidentify",
+    "resumed",
+    "heartbeat_missed",
+    "stalled",
+];
 
 /// Log identifies kept for matching; older ones can no longer match a pending drop.
 pub const MAX_LOG_IDENTIFIES: usize = 10_000;

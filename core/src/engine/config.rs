@@ -39,6 +39,14 @@ pub struct EngineConfig {
     pub retention_secs: u64,
     /// Closed findings kept for the API.
     pub max_closed_findings: usize,
+    /// The window gateway-health signals (reconnects, re-identifies, missed heartbeat
+    /// acknowledgements, stalls) are counted over; a finding closes after a quiet window.
+    pub health_window_secs: u64,
+    /// `resume_loop`: this many re-identifies after lost connections within the window
+    /// (critical: each spends a session start), or twice as many reconnects (warning).
+    pub resume_loop_min: u64,
+    /// `zombie_connection` turns critical at this many signals within the window.
+    pub zombie_critical_count: u64,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +69,9 @@ impl Default for EngineConfig {
             start_limit_low_fraction: 0.1,
             retention_secs: 900,
             max_closed_findings: 1000,
+            health_window_secs: 600,
+            resume_loop_min: 3,
+            zombie_critical_count: 3,
         }
     }
 }

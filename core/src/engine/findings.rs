@@ -349,6 +349,57 @@ impl Book {
         keys
     }
 
+    /// Files every finding of bot `from` (a name guessed from the workload) under `to`, the
+    /// bot its pods turned out to run: open and closed findings and the totals.
+    pub fn rekey_bot(&mut self, from: &str, to: &str) {
+        self.generation += 1;
+        let keys: Vec<Key> = self
+            .active
+            .keys()
+            .filter(|k| k.bot == from)
+            .cloned()
+            .collect();
+        let rename = |f: &mut Finding| {
+            f.bot = to.to_string();
+            f.explanation = replace_name(&f.explanation, from, to);
+        };
+        for k in keys {
+            if let Some(mut f) = self.active.remove(&k) {
+                rename(&mut f);
+                let key = f.key();
+                match self.active.get_mut(&key) {
+                    // The real bot already has this finding: the earlier one's evidence joins.
+                    Some(existing) => {
+                        existing.since = existing.since.min(f.since);
+                        for e in f.evidence {
+                            if existing.evidence.len() < MAX_EVIDENCE
+                                && !existing.evidence.contains(&e)
+                            {
+                                existing.evidence.push(e);
+                            }
+                        }
+                    }
+                    None => {
+                        self.active.insert(key, f);
+                    }
+                }
+            }
+        }
+        for f in self.closed.iter_mut().filter(|f| f.bot == from) {
+            rename(f);
+        }
+        let moved: Vec<(Kind, u64)> = self
+            .totals
+            .iter()
+            .filter(|((_, b), _)| b == from)
+            .map(|((k, _), n)| (*k, *n))
+            .collect();
+        for (kind, n) in moved {
+            self.totals.remove(&(kind, from.to_string()));
+            *self.totals.entry((kind, to.to_string())).or_default() += n;
+        }
+    }
+
     /// Queues a session change, in order with the findings' changes.
     pub fn record(&mut self, c: Change) {
         self.changes.push(c);
@@ -361,5 +412,41 @@ impl Book {
 
     pub fn take_changes(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.changes)
+    }
+}
+
+/// `text` with the bot name `from` replaced by `to` where it stands as a name of its own (not
+/// inside a pod name such as `helper-5d6c7b8a9-q2w3e`).
+fn replace_name(text: &str, from: &str, to: &str) -> String {
+    let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(from) {
+        let before = rest[..i].chars().next_back().or(out.chars().next_back());
+        let after = rest[i + from.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        out.push_str(if part(before) || part(after) {
+            from
+        } else {
+            to
+        });
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bot_name_is_replaced_but_not_inside_pod_names() {
+        assert_eq!(
+            super::replace_name(
+                "helper has pods (helper-5d6c7b8a9-q2w3e); helper's",
+                "helper",
+                "HelperBot"
+            ),
+            "HelperBot has pods (helper-5d6c7b8a9-q2w3e); HelperBot's"
+        );
     }
 }

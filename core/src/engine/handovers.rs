@@ -184,6 +184,25 @@ pub(super) struct Handovers {
 }
 
 impl Handovers {
+    /// Files the handovers of the guessed bot name `from` under `to` (see `attribution`).
+    pub fn rename_bot(&mut self, from: &str, to: &str) {
+        for h in self.open.iter_mut().chain(self.decided.iter_mut()) {
+            if h.bot == from {
+                h.bot = to.to_string();
+            }
+        }
+        let moved: Vec<_> = self
+            .totals
+            .keys()
+            .filter(|(b, _)| b == from)
+            .cloned()
+            .collect();
+        for k in moved {
+            let n = self.totals.remove(&k).unwrap_or(0);
+            *self.totals.entry((to.to_string(), k.1)).or_default() += n;
+        }
+    }
+
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id

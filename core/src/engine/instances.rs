@@ -27,12 +27,13 @@ impl Engine {
         if let Some(w) = i.workload {
             inst.workload = Some(w);
         }
-        if let Some(b) = i.bot {
-            inst.bot = Some(b);
-        }
         if let (Some(w), Some(b)) = (&inst.workload, &inst.bot) {
             self.workload_bots.insert(w.clone(), b.clone());
         }
+        if let Some(b) = i.bot {
+            self.learn_bot(ix, &b);
+        }
+        let inst = self.instances.at_mut(ix);
         match i.change {
             InstanceChange::Created => {
                 inst.created_at = Some(inst.created_at.map_or(at, |c| c.min(at)));
@@ -60,6 +61,7 @@ impl Engine {
                 inst.exit_code = None;
                 inst.clean_shutdown = false;
                 inst.identified = false;
+                inst.interrupted = false;
             }
             InstanceChange::Ready => inst.ready_at = Some(at),
             InstanceChange::Terminating { grace } => {
@@ -235,6 +237,10 @@ impl Engine {
             self.peers.clear();
             self.folded_events
                 .retain(|f, _| !(f.1 == k.0 && f.2 == k.1));
+            for b in self.bots.values_mut() {
+                b.pod_close_codes.retain(|c, _| !(c.0 == k.0 && c.1 == k.1));
+                b.pod_signals.remove(&k);
+            }
         }
     }
 }

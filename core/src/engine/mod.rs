@@ -8,8 +8,10 @@
 //! `detectors/` (one file per kind, its metadata and its hooks; core/build.rs lists them into
 //! `Kind` and the hook calls), `snapshot`, `replay` (the replay driver).
 
+mod attribution;
 mod bot;
 mod changes;
+mod close_codes;
 mod config;
 mod detectors;
 mod findings;
@@ -20,6 +22,7 @@ mod peers;
 mod rate;
 mod replay;
 mod sessions;
+mod signals;
 mod snapshot;
 mod start_limit;
 mod state;
@@ -27,16 +30,17 @@ mod state;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-pub use bot::{BotState, Histogram, OVERLAP_BUCKETS};
+pub use bot::{BotState, Histogram, OVERLAP_BUCKETS, SIGNAL_NAMES};
 pub use changes::Change;
+pub use close_codes::{CloseClass, classify as classify_close};
 pub use config::EngineConfig;
 pub use detectors::Kind;
 pub use findings::{Evidence, Finding, Key, Subject};
 pub use handovers::{HANDOVER_MAX_SECS, Handover, HandoverKind, HandoverOutcome};
 pub use instances::workload_of;
 pub use kinds::{HandoverEffect, KindMeta, Legend, Severity, TimelineMark};
-pub use snapshot::{BotView, SessionSeries, Snapshot};
-pub use state::{EndReason, Instance, Risk, Session, SessionState};
+pub use snapshot::{BotView, PodCloseCount, SessionSeries, Snapshot};
+pub use state::{EndReason, Instance, Risk, SequenceTrack, Session, SessionState};
 
 use findings::Book;
 use handovers::Handovers;
@@ -75,6 +79,8 @@ pub struct Engine {
     folded_events: HashMap<(String, String, String, u32), u64>,
     /// Bot learned for each workload, so a pod that never names its bot inherits it.
     workload_bots: HashMap<String, String>,
+    /// Bots named by the configuration or by Discord's count: (folded name, name).
+    known_bots: Vec<(String, String)>,
     bots: BTreeMap<String, BotState>,
     book: Book,
     /// Handovers in progress and decided, and how far into the book's pending changes they
@@ -111,6 +117,7 @@ impl Engine {
             instances: Instances::default(),
             folded_events: HashMap::new(),
             workload_bots: HashMap::new(),
+            known_bots: Vec::new(),
             bots: BTreeMap::new(),
             book: Book::default(),
             handovers: Handovers::default(),
@@ -149,7 +156,11 @@ impl Engine {
         match obs.body {
             Body::Session(s) => self.on_session(at, obs.source, s),
             Body::Instance(i) => self.on_instance(at, &obs.source, i),
-            Body::StartLimit(sl) => self.on_start_limit(at, sl),
+            Body::StartLimit(sl) => {
+                self.bot_state(&sl.bot).discord_polled = true;
+                self.learn_known_bot(&sl.bot);
+                self.on_start_limit(at, sl);
+            }
             Body::SourceHealth(h) => {
                 self.sources.insert(h.source, (h.up, h.detail));
             }

@@ -34,10 +34,14 @@ impl Engine {
         {
             let s = self.sessions.at(row);
             match self.bots.get_mut(s.bot.as_str()) {
-                Some(b) => b.rate.record(at),
+                Some(b) => {
+                    b.rate.record(at);
+                    b.dispatch_seen = true;
+                }
                 None => {
                     let mut b = BotState::default();
                     b.rate.record(at);
+                    b.dispatch_seen = true;
                     self.bots.insert(s.bot.clone(), b);
                 }
             }

@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use super::changes::Change;
 use super::findings::Evidence;
 use super::handovers::Handover;
-use super::instances::bot_of;
+use super::signals::Signal;
 use super::state::{EndReason, PodKey, Risk, Session, SessionState};
 use super::{Engine, FATAL_CLOSE_CODES, HANDOVER_WINDOW_SECS, MAX_ENDED_SESSIONS_PER_POD};
 use crate::observation::{SessionEvent, SessionObservation, Timestamp};
@@ -25,14 +25,6 @@ impl Engine {
             if inst.uid.is_none() && s.instance.uid.is_some() {
                 inst.uid = s.instance.uid.clone();
             }
-            if let Some(b) = &s.bot
-                && inst.bot.as_ref() != Some(b)
-            {
-                inst.bot = Some(b.clone());
-                if let Some(w) = &inst.workload {
-                    self.workload_bots.insert(w.clone(), b.clone());
-                }
-            }
             if inst.running_since.is_none() {
                 // Plain logs with no lifecycle source: the process runs since its first line.
                 inst.running_since = Some(at);
@@ -43,6 +35,11 @@ impl Engine {
                 .or_else(|| inst.current.values().next())
                 .copied()
         };
+        if let Some(b) = &s.bot
+            && self.instances.at(ix).bot.as_ref() != Some(b)
+        {
+            self.learn_bot(ix, b);
+        }
         let evidence = |key: &str| Evidence {
             at,
             source,
@@ -60,20 +57,20 @@ impl Engine {
             let inst = self.instances.at(ix);
             (inst.namespace.clone(), inst.pod.clone())
         };
-        let bot = bot_of(
-            self.instances.at(ix),
-            &self.workload_bots,
-            self.default_bot.as_deref(),
-        )
-        .to_string();
+        let bot = self.bot_name(self.instances.at(ix));
         let evidence = evidence(&key.1);
         match s.event {
             SessionEvent::Starting => {
                 let inst = self.instances.get_mut(&key).expect("resolved");
                 inst.identified = false;
+                inst.interrupted = false;
                 inst.clean_shutdown = false;
             }
-            SessionEvent::Identifying => self.count_identify(&key, &bot, at),
+            SessionEvent::Identifying => {
+                if self.count_identify(&key, &bot, at) {
+                    self.signal(&key, &bot, shard, at, Signal::Reidentified, &evidence);
+                }
+            }
             SessionEvent::Ready { session_id } => {
                 // Libraries log one READY twice (discord.py: the raw payload and the connect
                 // line): the same session, not a new one.
@@ -101,16 +98,22 @@ impl Engine {
                         return;
                     }
                 }
-                self.count_identify(&key, &bot, at);
+                if self.count_identify(&key, &bot, at) {
+                    self.signal(&key, &bot, shard, at, Signal::Reidentified, &evidence);
+                }
                 self.instances.get_mut(&key).expect("resolved").identified = false;
                 self.start_session(&key, &bot, shard, at, session_id, false, evidence);
             }
-            SessionEvent::Resumed => match self.current(&key, shard) {
-                None => {
-                    self.start_session(&key, &bot, shard, at, None, true, evidence);
+            SessionEvent::Resumed => {
+                self.instances.get_mut(&key).expect("resolved").interrupted = false;
+                match self.current(&key, shard) {
+                    None => {
+                        self.start_session(&key, &bot, shard, at, None, true, evidence.clone());
+                    }
+                    Some(id) => self.update(id, at, SessionState::Resumed),
                 }
-                Some(id) => self.update(id, at, SessionState::Resumed),
-            },
+                self.signal(&key, &bot, shard, at, Signal::Resumed, &evidence);
+            }
             SessionEvent::Dispatch { .. } => {
                 let id = match current {
                     Some(id) => id,
@@ -118,23 +121,38 @@ impl Engine {
                 };
                 self.on_dispatch(id, at, evidence);
             }
-            // Gateway-health signals: seen (they advance the instance's time) but not yet
-            // interpreted by a detector.
-            SessionEvent::HeartbeatAck
-            | SessionEvent::Heartbeat { .. }
-            | SessionEvent::HeartbeatMissed
-            | SessionEvent::Stalled { .. }
-            | SessionEvent::IdentifyThrottled { .. }
-            | SessionEvent::SessionLimit { .. } => {}
-            SessionEvent::Resuming => {
-                if let Some(id) = self.current(&key, shard) {
-                    self.update(id, at, SessionState::Reconnecting { code: None });
-                }
+            SessionEvent::HeartbeatAck => self.on_ack(&key, &bot, shard, at, &evidence),
+            SessionEvent::Heartbeat { sequence } => {
+                self.on_heartbeat(&key, &bot, shard, at, sequence, &evidence);
             }
-            SessionEvent::Reconnecting => {
-                if let Some(id) = self.current(&key, shard) {
-                    self.update(id, at, SessionState::Reconnecting { code: None });
-                }
+            SessionEvent::HeartbeatMissed => {
+                let sig = Signal::HeartbeatMissed { derived: false };
+                self.signal(&key, &bot, shard, at, sig, &evidence);
+            }
+            SessionEvent::Stalled { behind_ms } => {
+                self.signal(
+                    &key,
+                    &bot,
+                    shard,
+                    at,
+                    Signal::Stalled { behind_ms },
+                    &evidence,
+                );
+            }
+            // The library waits for its own identify slot: no session start yet.
+            SessionEvent::IdentifyThrottled { .. } => {}
+            SessionEvent::SessionLimit {
+                total,
+                remaining,
+                reset_after_ms,
+            } => self.on_logged_start_limit(&bot, at, total, remaining, reset_after_ms),
+            SessionEvent::Resuming | SessionEvent::Reconnecting => {
+                let new_loss = self.interrupted(&key, shard, at, None);
+                let sig = Signal::Interrupted {
+                    failed_resume: false,
+                    new_loss,
+                };
+                self.signal(&key, &bot, shard, at, sig, &evidence);
             }
             SessionEvent::InvalidSession { resumable } => {
                 if let Some(id) = self.current(&key, shard) {
@@ -144,10 +162,18 @@ impl Engine {
                         self.end_session(id, at, EndReason::Invalidated, false);
                     }
                 }
+                let inst = self.instances.get_mut(&key).expect("resolved");
+                let new_loss = !std::mem::replace(&mut inst.interrupted, true);
+                inst.identified = false;
+                let sig = Signal::Interrupted {
+                    failed_resume: !resumable,
+                    new_loss,
+                };
+                self.signal(&key, &bot, shard, at, sig, &evidence);
             }
             SessionEvent::Closed { code } => {
                 if let Some(code) = code {
-                    *self.bot_state(&bot).close_codes.entry(code).or_default() += 1;
+                    self.count_close(&key, &bot, code);
                 }
                 match code {
                     Some(c) if FATAL_CLOSE_CODES.contains(&c) => {
@@ -161,15 +187,16 @@ impl Engine {
                     }
                     // Other closes are followed by a resume or a new READY.
                     _ => {
-                        if let Some(id) = self.current(&key, shard) {
-                            self.update(id, at, SessionState::Reconnecting { code });
+                        let new_loss = self.interrupted(&key, shard, at, code);
+                        if let Some(sig) = Self::close_signal(code, new_loss) {
+                            self.signal(&key, &bot, shard, at, sig, &evidence);
                         }
                     }
                 }
             }
             SessionEvent::Fatal { reason, code } => {
                 if let Some(c) = code {
-                    *self.bot_state(&bot).close_codes.entry(c).or_default() += 1;
+                    self.count_close(&key, &bot, c);
                 }
                 self.on_fatal(&key, &bot, at, reason, code, evidence);
             }
@@ -190,6 +217,19 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The pod's connection dropped and the library reconnects: the session is reconnecting,
+    /// and the next IDENTIFY of this process is a re-identify. True when this is the first
+    /// line about the loss.
+    fn interrupted(&mut self, key: &PodKey, shard: u32, at: Timestamp, code: Option<u16>) -> bool {
+        let inst = self.instances.get_mut(key).expect("resolved");
+        let new_loss = !std::mem::replace(&mut inst.interrupted, true);
+        inst.identified = false;
+        if let Some(id) = self.current(key, shard) {
+            self.update(id, at, SessionState::Reconnecting { code });
+        }
+        new_loss
     }
 
     pub(super) fn on_fatal(
@@ -310,6 +350,8 @@ impl Engine {
             duplicate_open: false,
             predecessor_risks: Vec::new(),
             evidence: vec![evidence],
+            sequence: None,
+            heartbeat: Default::default(),
         };
         let handover = match predecessor {
             Some((p, true)) => {

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::bot::Histogram;
+use super::bot::{Histogram, SIGNAL_NAMES};
+use super::close_codes::{self, CloseClass};
 use super::{Engine, Finding, Handover, HandoverOutcome, Key, Kind, Session};
 use crate::observation::{StartLimit, Timestamp};
 
@@ -31,6 +32,12 @@ pub struct BotView {
     pub identifies_discord: u64,
     pub unattributed: u64,
     pub close_codes: BTreeMap<u16, u64>,
+    /// Close codes per pod, with their class (`discord_gateway_close_codes_total`).
+    pub pod_close_codes: Vec<PodCloseCount>,
+    /// Gateway-health signals per (namespace, pod) in the order of `SIGNAL_NAMES`, every pod
+    /// with a session of the bot listed (at 0 when it had none), so the counters exist from
+    /// the start.
+    pub pod_signals: Vec<(String, String, [u64; SIGNAL_NAMES.len()])>,
     pub expected_interval_secs: Option<f64>,
     pub start_limit: Option<StartLimit>,
     pub overlap: Histogram,
@@ -38,6 +45,17 @@ pub struct BotView {
     pub live_sessions: BTreeMap<u32, u64>,
     /// Decided handovers per outcome (never decreases).
     pub handovers: BTreeMap<HandoverOutcome, u64>,
+}
+
+/// How often one pod's connection closed with one code.
+#[derive(Debug, Clone, Serialize)]
+pub struct PodCloseCount {
+    pub namespace: String,
+    pub pod: String,
+    /// 0: codes beyond the per-pod bound, or not a close code.
+    pub code: u16,
+    pub class: CloseClass,
+    pub count: u64,
 }
 
 /// Everything the metrics and the API render.
@@ -108,6 +126,24 @@ impl Engine {
                     identifies_discord: b.identifies_discord,
                     unattributed: b.unattributed,
                     close_codes: b.close_codes.clone(),
+                    pod_close_codes: b
+                        .pod_close_codes
+                        .iter()
+                        .map(|((ns, pod, code), n)| PodCloseCount {
+                            namespace: ns.clone(),
+                            pod: pod.clone(),
+                            code: *code,
+                            class: close_codes::classify(*code),
+                            count: *n,
+                        })
+                        .collect(),
+                    pod_signals: {
+                        let mut m = b.pod_signals.clone();
+                        for s in self.sessions.values().filter(|s| &s.bot == name) {
+                            m.entry((s.namespace.clone(), s.pod.clone())).or_default();
+                        }
+                        m.into_iter().map(|((ns, pod), n)| (ns, pod, n)).collect()
+                    },
                     expected_interval_secs: b.rate.expected_interval(&self.cfg),
                     start_limit: b.last_sample.as_ref().map(|(_, s)| s.clone()),
                     overlap: b.overlap.clone(),

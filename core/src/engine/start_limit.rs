@@ -10,12 +10,15 @@ use super::state::PodKey;
 use crate::observation::{StartLimit, Timestamp};
 
 impl Engine {
-    pub(super) fn count_identify(&mut self, key: &PodKey, bot: &str, at: Timestamp) {
+    /// Counts an IDENTIFY of the pod's current connection attempt (once per attempt); true when
+    /// it follows a lost connection of the same process (a resume that failed or was skipped).
+    pub(super) fn count_identify(&mut self, key: &PodKey, bot: &str, at: Timestamp) -> bool {
         let inst = self.instances.get_mut(key).expect("resolved");
         if inst.identified {
-            return;
+            return false;
         }
         inst.identified = true;
+        let reidentified = std::mem::take(&mut inst.interrupted);
         let pod = inst.pod.clone();
         let b = self.bot_state(bot);
         b.identifies_logs += 1;
@@ -27,6 +30,7 @@ impl Engine {
         if b.log_identifies.len() > bot::MAX_LOG_IDENTIFIES {
             b.log_identifies.pop_front();
         }
+        reidentified
     }
 
     pub(super) fn on_start_limit(&mut self, at: Timestamp, sl: StartLimit) {

@@ -51,6 +51,15 @@ pub enum Risk {
     },
     /// Discord counted an identify the logs do not explain around this session's start.
     UnexplainedIdentify,
+    /// Another live session's heartbeat sequence kept advancing (it received the bot's
+    /// events) while this session's stood still.
+    PeerSequenceAdvancing {
+        other_pod: String,
+        from: u64,
+        to: u64,
+        /// Milliseconds per event at the peer's sequence rate.
+        every_ms: u64,
+    },
 }
 
 /// A step in a live session's life, for [`super::Change::SessionUpdate`].
@@ -127,6 +136,51 @@ pub struct Session {
     pub predecessor_risks: Vec<(u64, usize)>,
     #[serde(skip)]
     pub evidence: Vec<Evidence>,
+    /// The heartbeat sequence numbers the session logged (discord.py at DEBUG), when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<SequenceTrack>,
+    /// Heartbeat acknowledgements and heartbeats, for missing ACKs (a zombie connection).
+    #[serde(skip)]
+    pub heartbeat: HeartbeatTrack,
+}
+
+/// A session's heartbeat sequence numbers: the last sequence it received, as its heartbeats
+/// report it. A sequence that advances proves events at the gateway's own rate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SequenceTrack {
+    /// The first sequence logged (the READY and guild burst before it are not traffic).
+    pub first: u64,
+    pub first_at: Timestamp,
+    pub last: u64,
+    pub last_at: Timestamp,
+    /// The last heartbeat at which the sequence had advanced beyond the one before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advanced_at: Option<Timestamp>,
+    /// Seconds between its last two heartbeats (the heartbeat interval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_secs: Option<f64>,
+}
+
+impl SequenceTrack {
+    /// Events per second the sequence shows (first to last heartbeat), when it advanced.
+    pub fn rate(&self) -> Option<f64> {
+        let span = (self.last_at - self.first_at).as_seconds_f64();
+        (self.last > self.first && span > 0.0).then(|| (self.last - self.first) as f64 / span)
+    }
+
+    /// Since when the sequence stands still (its last advance, or its first heartbeat).
+    pub fn stalled_since(&self) -> Timestamp {
+        self.advanced_at.unwrap_or(self.first_at)
+    }
+}
+
+/// Heartbeats sent and acknowledged, as the session's lines show them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeartbeatTrack {
+    /// The last acknowledgement (the library logs ACKs at all).
+    pub last_ack_at: Option<Timestamp>,
+    /// Heartbeats sent since that acknowledgement.
+    pub unacked: u32,
 }
 
 impl Session {
@@ -142,9 +196,20 @@ impl Session {
 
     /// The start of the current silence.
     pub fn quiet_since(&self) -> Timestamp {
+        let seq = self.sequence.as_ref().and_then(|q| q.advanced_at);
         self.last_event_at
+            .max(seq)
             .unwrap_or(self.ready_at)
             .max(self.ready_at)
+    }
+
+    /// Whether it ever showed an event: a dispatch line, or a heartbeat sequence that advanced.
+    pub fn received(&self) -> bool {
+        self.events > 0
+            || self
+                .sequence
+                .as_ref()
+                .is_some_and(|q| q.advanced_at.is_some())
     }
 
     /// Whether its silence is suspicious now: it never received an event although it started
@@ -156,8 +221,12 @@ impl Session {
         }
         let since = self.quiet_since();
         self.risks.iter().any(|r| match r {
-            Risk::StartedDuringOverlap { .. } | Risk::UnexplainedIdentify => self.events == 0,
+            Risk::StartedDuringOverlap { .. } | Risk::UnexplainedIdentify => !self.received(),
             Risk::PredecessorActive { last_at, .. } => *last_at > since,
+            Risk::PeerSequenceAdvancing { .. } => self
+                .sequence
+                .as_ref()
+                .is_some_and(|q| q.stalled_since() <= since),
         })
     }
 }
@@ -193,6 +262,10 @@ pub struct Instance {
     /// An IDENTIFY was counted for the current connection attempt.
     #[serde(skip)]
     pub identified: bool,
+    /// The current process lost its connection since its last IDENTIFY (the next one is a
+    /// re-identify: a resume failed or was not possible).
+    #[serde(skip)]
+    pub interrupted: bool,
     /// Current session per shard (index into the engine's sessions).
     #[serde(skip)]
     pub current: BTreeMap<u32, u64>,
@@ -222,6 +295,7 @@ impl Instance {
             runs: Vec::new(),
             clean_shutdown: false,
             identified: false,
+            interrupted: false,
             current: BTreeMap::new(),
             first_seen: at,
             last_seen: at,

@@ -8,7 +8,6 @@ use serde_json::json;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sinks::timeline;
-use dge_core::engine::Engine;
 use dge_parse::replay::{ReadOptions, open_paths};
 
 /// Output format of `replay`.
@@ -52,7 +51,7 @@ pub fn replay_with_traces(
     // A post-mortem keeps every pod it saw until the end.
     engine_cfg.retention_secs = u64::MAX;
     engine_cfg.max_closed_findings = usize::MAX;
-    let mut engine = Engine::new(engine_cfg).with_default_bot(default_bot);
+    let mut engine = cfg.engine(engine_cfg, default_bot);
     match traces {
         None => engine.run_to_end(&mut input),
         Some(t) => {

@@ -10,7 +10,6 @@ use crate::config::Config;
 use crate::daemon::{self, EngineTask};
 use crate::error::{Error, Result};
 use crate::sinks::http::Shared;
-use dge_core::engine::Engine;
 use dge_core::observation::Observation;
 
 /// Options of `run` beyond the config file.
@@ -48,7 +47,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     drop(startup_guard);
     drop(startup);
     let task = EngineTask {
-        engine: Engine::new(cfg.engine.clone()).with_default_bot(log.default_bot.clone()),
+        engine: cfg.engine(cfg.engine.clone(), log.default_bot.clone()),
         shared: shared.clone(),
         clock: Clock::Real,
         tick: Duration::from_millis(cfg.tick_ms),

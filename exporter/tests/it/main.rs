@@ -8,6 +8,7 @@ mod dashboards;
 mod deploy;
 mod discord_poller;
 mod e2e_alerting;
+mod evidence;
 mod finding_kinds;
 mod kubernetes;
 mod layering;

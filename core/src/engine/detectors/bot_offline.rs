@@ -5,7 +5,6 @@ use chrono::TimeDelta;
 
 use super::{Detector, secs};
 use crate::engine::findings::{Assertion, Key, Subject};
-use crate::engine::instances::bot_of;
 use crate::engine::{Engine, HandoverEffect, Kind, KindMeta, Severity, TimelineMark};
 use crate::observation::Timestamp;
 
@@ -48,11 +47,10 @@ impl Engine {
             if !inst.is_wanted() || !(inst.has_logs || inst.bot.is_some()) {
                 continue;
             }
-            let bot = bot_of(inst, &self.workload_bots, self.default_bot.as_deref());
-            if live_bots.contains(&bot) {
+            let bot = self.bot_name(inst);
+            if live_bots.contains(&bot.as_str()) {
                 continue;
             }
-            let bot = bot.to_string();
             let started = inst
                 .created_at
                 .or(inst.running_since)

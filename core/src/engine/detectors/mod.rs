@@ -17,6 +17,7 @@
 
 use super::Engine;
 use super::findings::Evidence;
+use super::signals::Signal;
 use super::state::PodKey;
 use crate::observation::Timestamp;
 
@@ -83,6 +84,18 @@ trait Detector {
     fn on_pod_adopted(engine: &mut Engine, key: &PodKey) {}
     /// A `session_start_limit` sample of `bot` was accounted for.
     fn on_start_limit(engine: &mut Engine, bot: &str, at: Timestamp) {}
+    /// The pod `key` logged a gateway-health line about `bot`'s connection on `shard`
+    /// (heartbeats, reconnects, resumes; see [`Signal`]), after the engine applied it.
+    fn on_gateway_signal(
+        engine: &mut Engine,
+        key: &PodKey,
+        bot: &str,
+        shard: u32,
+        at: Timestamp,
+        signal: &Signal,
+        evidence: &Evidence,
+    ) {
+    }
 }
 
 /// `a == b` in a constant (build.rs's checks of each `META.name`).

@@ -2,11 +2,14 @@
 //! kept receiving, or an identify was unexplained) that gets no event for longer than the
 //! bot's learned rate allows. Also runs the silence loop that `quiet_session` shares.
 
+use std::collections::BTreeMap;
+
 use chrono::TimeDelta;
 
 use super::{Detector, hms, secs};
-use crate::engine::findings::{Assertion, Key};
-use crate::engine::state::Risk;
+use crate::engine::findings::{Assertion, Evidence, Key};
+use crate::engine::signals::Signal;
+use crate::engine::state::{PodKey, Risk};
 use crate::engine::{
     Engine, HandoverEffect, HandoverOutcome, Kind, KindMeta, Legend, Severity, TimelineMark,
 };
@@ -35,6 +38,8 @@ pub(super) const ON_TICK: u32 = 30;
 pub(super) const ON_SESSION_ENDED: u32 = 10;
 /// Its turn on `on_dispatch`: before `duplicate_delivery`.
 pub(super) const ON_DISPATCH: u32 = 10;
+/// Its turn on `on_gateway_signal`: a heartbeat sequence that advanced ends a silence.
+pub(super) const ON_GATEWAY_SIGNAL: u32 = 71;
 
 pub(super) struct SilentSession;
 
@@ -68,6 +73,24 @@ impl Detector for SilentSession {
             engine.end_silence(id, at);
         }
     }
+
+    fn on_gateway_signal(
+        engine: &mut Engine,
+        _key: &PodKey,
+        _bot: &str,
+        _shard: u32,
+        at: Timestamp,
+        signal: &Signal,
+        _evidence: &Evidence,
+    ) {
+        if let Signal::SequenceAdvanced {
+            id,
+            was_silent: true,
+        } = *signal
+        {
+            engine.end_silence(id, at);
+        }
+    }
 }
 
 impl Engine {
@@ -79,8 +102,33 @@ impl Engine {
             .filter(|s| s.is_open() && s.is_live(now))
             .map(|s| s.id)
             .collect();
+        // The live sessions that log sequences, per bot and shard: each one's peers.
+        let mut with_sequence: BTreeMap<(&str, u32), Vec<u64>> = BTreeMap::new();
+        for s in self.sessions.values() {
+            if s.sequence.is_some() && s.is_live(now) {
+                with_sequence
+                    .entry((s.bot.as_str(), s.shard))
+                    .or_default()
+                    .push(s.id);
+            }
+        }
+        let with_sequence: BTreeMap<(String, u32), Vec<u64>> = with_sequence
+            .into_iter()
+            .map(|((b, sh), v)| ((b.to_string(), sh), v))
+            .collect();
         for id in ids {
             let s = &self.sessions[&id];
+            if s.sequence.is_some() {
+                let key = (s.bot.clone(), s.shard);
+                let peers = with_sequence.get(&key).map_or(&[][..], Vec::as_slice);
+                self.judge_sequence(id, now, peers);
+                continue;
+            }
+            let s = &self.sessions[&id];
+            if s.at_risk() && !self.events_visible(id) {
+                // Its logs cannot show events: `unverified_session`, never a page.
+                continue;
+            }
             let since = s.quiet_since();
             let silent_for = now - since;
             let Some(b) = self.bots.get(&s.bot) else {
@@ -108,6 +156,95 @@ impl Engine {
         }
     }
 
+    /// A session whose heartbeats log its sequence: events at the gateway's own rate. It is
+    /// silent when its sequence stood still, proven by its own heartbeats, for longer than the
+    /// rate of a live peer's advancing sequence allows (`silent_false_alarm`), and never less
+    /// than one heartbeat interval; with no peer sequence to compare, the bot's line rate (or
+    /// the fallback) judges an at-risk session as for any other.
+    fn judge_sequence(&mut self, id: u64, now: Timestamp, peers: &[u64]) {
+        let s = &self.sessions[&id];
+        let q = s.sequence.clone().expect("a sequence");
+        let stalled = q.stalled_since();
+        // Seconds over which its own heartbeats prove no event arrived.
+        let proven = (q.last_at - stalled).as_seconds_f64();
+        let mut peer: Option<(String, u64, u64, f64)> = None;
+        for o in peers
+            .iter()
+            .filter(|&&o| o != id)
+            .filter_map(|o| self.sessions.get(o))
+        {
+            let Some(oq) = &o.sequence else { continue };
+            if oq.advanced_at.is_some_and(|a| a > stalled)
+                && let Some(rate) = oq.rate()
+                && peer.as_ref().is_none_or(|p| rate > p.3)
+            {
+                peer = Some((o.pod.clone(), oq.first, oq.last, rate));
+            }
+        }
+        let interval = q.interval_secs.unwrap_or(0.0);
+        let threshold = match &peer {
+            Some((.., rate)) => {
+                let tau = (1.0 / self.cfg.silent_false_alarm).ln() / rate;
+                tau.max(interval)
+                    .clamp(
+                        self.cfg.silent_min_secs as f64,
+                        self.cfg.silent_max_secs as f64,
+                    )
+                    .max(interval)
+            }
+            None => {
+                let b = self.bots.get(&s.bot);
+                let th = b.map_or(
+                    TimeDelta::seconds(self.cfg.silent_fallback_secs as i64),
+                    |b| b.rate.silent_threshold(&self.cfg),
+                );
+                th.as_seconds_f64().max(interval)
+            }
+        };
+        if let Some((pod, from, to, rate)) = &peer {
+            let every_ms = (1000.0 / rate) as u64;
+            let s = self.sessions.get_mut(&id).expect("exists");
+            match s.risks.iter_mut().find(
+                |r| matches!(r, Risk::PeerSequenceAdvancing { other_pod, .. } if other_pod == pod),
+            ) {
+                Some(Risk::PeerSequenceAdvancing {
+                    from: f,
+                    to: t,
+                    every_ms: e,
+                    ..
+                }) => {
+                    (*f, *t, *e) = (*from, *to, every_ms);
+                }
+                _ => s.risks.push(Risk::PeerSequenceAdvancing {
+                    other_pod: pod.clone(),
+                    from: *from,
+                    to: *to,
+                    every_ms,
+                }),
+            }
+        }
+        let s = &self.sessions[&id];
+        // The peer's advance is current evidence; the other risks last until it received.
+        let risky = peer.is_some()
+            || (!s.received()
+                && s.risks.iter().any(|r| {
+                    matches!(
+                        r,
+                        Risk::StartedDuringOverlap { .. } | Risk::UnexplainedIdentify
+                    )
+                }));
+        if risky && proven > 0.0 && proven >= threshold {
+            // The peer's rate, or the one it showed while it was live.
+            let per_event = peer.map(|p| 1.0 / p.3).or_else(|| {
+                s.risks.iter().find_map(|r| match r {
+                    Risk::PeerSequenceAdvancing { every_ms, .. } => Some(*every_ms as f64 / 1000.0),
+                    _ => None,
+                })
+            });
+            self.flag_silent(id, stalled, now, per_event);
+        }
+    }
+
     /// Opens (or refreshes) session `id`'s `silent_session`, silent since `since`.
     fn flag_silent(&mut self, id: u64, since: Timestamp, now: Timestamp, interval: Option<f64>) {
         let p = self.cfg.silent_false_alarm;
@@ -129,6 +266,16 @@ impl Engine {
                 Risk::UnexplainedIdentify => {
                     "Discord counted a session start around then that no log explains".into()
                 }
+                Risk::PeerSequenceAdvancing {
+                    other_pod,
+                    from,
+                    to,
+                    ..
+                } => format!(
+                    "pod {other_pod}'s heartbeat sequence kept advancing ({from} to {to}) while \
+                     this session's stood at {}",
+                    s.sequence.as_ref().map_or(0, |q| q.last)
+                ),
             })
             .collect();
         let rate = match interval {

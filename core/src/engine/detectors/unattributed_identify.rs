@@ -38,6 +38,14 @@ impl Engine {
     fn settle_identifies(&mut self, now: Timestamp, finishing: bool) {
         let skew = TimeDelta::seconds(self.cfg.identify_skew_secs as i64);
         let bots: Vec<String> = self.bots.keys().cloned().collect();
+        // Identifies of pods whose bot is only guessed from their workload name may be any
+        // bot's (a crash loop before the first READY names it): they can explain any bot's
+        // count. Over-counting can only hide an unattributed identify, never invent one.
+        let guessed: Vec<String> = bots
+            .iter()
+            .filter(|b| self.is_guessed_bot(b))
+            .cloned()
+            .collect();
         for bot in bots {
             loop {
                 let b = self.bots.get_mut(&bot).expect("exists");
@@ -58,6 +66,22 @@ impl Engine {
                         matched += 1;
                     }
                 }
+                for g in guessed.iter().filter(|g| **g != bot) {
+                    if matched == p.count {
+                        break;
+                    }
+                    let gb = self.bots.get_mut(g).expect("exists");
+                    for li in gb.log_identifies.iter_mut() {
+                        if matched == p.count {
+                            break;
+                        }
+                        if !li.matched && li.at > p.from - skew && li.at <= p.to + skew {
+                            li.matched = true;
+                            matched += 1;
+                        }
+                    }
+                }
+                let b = self.bots.get_mut(&bot).expect("exists");
                 let unexplained = p.count - matched;
                 let key = Key::bot(Kind::UnattributedIdentify, &bot);
                 if unexplained == 0 {
@@ -94,8 +118,13 @@ impl Engine {
                     .assert(Assertion::new(key, p.from, explanation, evidence));
             }
             let b = self.bots.get_mut(&bot).expect("exists");
-            // Identifies older than any interval still to come can never match.
-            let horizon = b.pending.front().map_or(now, |p| p.from) - skew * 2;
+            // Identifies older than any interval still to come can never match. A guessed
+            // bot's may still explain another bot's interval (up to a long poll interval).
+            let horizon = if guessed.contains(&bot) {
+                now - TimeDelta::hours(1)
+            } else {
+                b.pending.front().map_or(now, |p| p.from) - skew * 2
+            };
             while b.log_identifies.front().is_some_and(|li| li.at < horizon) {
                 b.log_identifies.pop_front();
             }

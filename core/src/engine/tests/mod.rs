@@ -1,6 +1,7 @@
 //! Engine scenarios on simulated time: every clock reading is an observation or a tick.
 
 mod handovers;
+mod health;
 mod scenarios;
 mod subjects;
 

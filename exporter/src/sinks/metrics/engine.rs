@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 
-use dge_core::engine::{BotView, Finding, Kind, SessionSeries, Snapshot};
+use dge_core::engine::{BotView, Finding, Kind, SIGNAL_NAMES, SessionSeries, Snapshot};
 
 use super::family::{Buckets, Counter, Emit, Family, Gauge, Render};
 
@@ -88,14 +88,30 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
         labels: ["bot"],
         samples: |snap, emit| per_bot(snap, emit, |b| Some(Counter(b.unattributed as f64))),
     },
-    &Family::<2, Counter> {
+    &Family::<5, Counter> {
         name: "discord_gateway_close_codes_total",
-        help: "Gateway close codes seen in the logs.",
-        labels: ["bot", "code"],
+        help: "Gateway close codes seen in the logs, per pod, with their class (clean, resumable, reidentify, fatal, unknown; code 0: beyond the per-pod bound).",
+        labels: ["bot", "namespace", "pod", "code", "class"],
         samples: |snap, emit| {
             for b in &snap.bots {
-                for (code, n) in &b.close_codes {
-                    emit([&b.bot, &code.to_string()], Counter(*n as f64));
+                for c in &b.pod_close_codes {
+                    let code = c.code.to_string();
+                    let labels = [&*b.bot, &c.namespace, &c.pod, &code, c.class.as_str()];
+                    emit(labels, Counter(c.count as f64));
+                }
+            }
+        },
+    },
+    &Family::<4, Counter> {
+        name: "discord_gateway_connection_signals_total",
+        help: "Gateway-health signals per pod, from its logs: lost_connection (one per drop), reidentify (a new IDENTIFY after a drop: a session start spent), resumed, heartbeat_missed, stalled (a blocked event loop).",
+        labels: ["bot", "namespace", "pod", "signal"],
+        samples: |snap, emit| {
+            for b in &snap.bots {
+                for (ns, pod, counts) in &b.pod_signals {
+                    for (name, n) in SIGNAL_NAMES.iter().zip(counts) {
+                        emit([&*b.bot, ns, pod, name], Counter(*n as f64));
+                    }
                 }
             }
         },

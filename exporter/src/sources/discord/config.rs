@@ -53,6 +53,11 @@ pub struct BotConfig {
     /// appears. A token that is there but unreadable is down either way.
     #[serde(default)]
     pub optional: bool,
+    /// Whether the bot's logs show the events it receives (a line per event or handled
+    /// message); unset: learned from its lines. `false` keeps an unverifiable session a
+    /// warning even after an old event line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_visible: Option<bool>,
 }
 
 /// `[discord]`: where requests go and how often.
