@@ -200,8 +200,13 @@ impl Engine {
         }
         for (id, sign) in open {
             let s = &self.sessions[&id];
-            if self.book.is_active(&Key::session(Kind::SilentSession, s)) {
-                // The verdict took over: the warning has served.
+            if self.book.is_active(&Key::session(Kind::SilentSession, s))
+                || self
+                    .book
+                    .is_active(&Key::session(Kind::UnverifiedSession, s))
+            {
+                // The verdict took over (or, for a bot whose logs cannot show events, the
+                // statement that none is possible): the warning has served.
                 self.close_at_risk(id, now);
                 continue;
             }
