@@ -71,6 +71,12 @@ const HOOKS: &[(&str, &str, &str)] = &[
         "bot: &str, at: crate::observation::Timestamp",
         "bot, at",
     ),
+    (
+        "on_remediation",
+        "at: crate::observation::Timestamp, r: &crate::observation::Remediation, \
+         source: &str",
+        "at, r, source",
+    ),
 ];
 
 struct Detector {

@@ -153,6 +153,7 @@ impl Engine {
             Body::SourceHealth(h) => {
                 self.sources.insert(h.source, (h.up, h.detail));
             }
+            Body::Remediation(r) => self.detectors_on_remediation(at, &r, &obs.source),
         }
         self.follow_handovers(false);
     }
@@ -236,6 +237,11 @@ impl Engine {
     /// Per-bot accounting (rate, identifies, close codes, overlaps), by bot.
     pub fn bots(&self) -> &BTreeMap<String, BotState> {
         &self.bots
+    }
+
+    /// Each source's health as last reported: name -> (up, detail).
+    pub fn source_health(&self) -> &BTreeMap<String, (bool, String)> {
+        &self.sources
     }
 
     /// Handovers decided recently (bounded), then the ones in progress.

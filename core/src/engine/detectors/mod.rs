@@ -83,6 +83,14 @@ trait Detector {
     fn on_pod_adopted(engine: &mut Engine, key: &PodKey) {}
     /// A `session_start_limit` sample of `bot` was accounted for.
     fn on_start_limit(engine: &mut Engine, bot: &str, at: Timestamp) {}
+    /// The remediation actor reported `r` (an action, its outcome, or why it did not act).
+    fn on_remediation(
+        engine: &mut Engine,
+        at: Timestamp,
+        r: &crate::observation::Remediation,
+        source: &str,
+    ) {
+    }
 }
 
 /// `a == b` in a constant (build.rs's checks of each `META.name`).
