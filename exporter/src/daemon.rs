@@ -270,7 +270,9 @@ pub async fn start_remediation(
     shared: &Arc<Shared>,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<()> {
-    use crate::actors::remediation::{Actor, Mode, Planner, SnapshotFn, cluster::Cluster, lease::Leadership};
+    use crate::actors::remediation::{
+        Actor, Mode, Planner, SnapshotFn, cluster::Cluster, lease::Leadership,
+    };
     if cfg.mode == Mode::Off {
         return Ok(());
     }
@@ -288,7 +290,13 @@ pub async fn start_remediation(
             .unwrap_or_else(|| client.default_namespace().to_string());
         (
             Some(Cluster::new(client.clone(), &cfg.annotation, &identity)),
-            Some(Leadership::new(client, &ns, &cfg.lease_name, &identity, cfg.lease_duration_secs)),
+            Some(Leadership::new(
+                client,
+                &ns,
+                &cfg.lease_name,
+                &identity,
+                cfg.lease_duration_secs,
+            )),
         )
     } else {
         (None, None)

@@ -27,6 +27,11 @@ pub struct RemediationConfig {
     pub preemptive: bool,
     /// The annotation a Deployment or StatefulSet carries, set to `"true"`, to allow it.
     pub annotation: String,
+    /// The chance, under the bot's learned Poisson event rate, that a healthy session stays
+    /// as silent as required before acting: the silence must last ln(1/p) expected intervals,
+    /// without the `[engine]` silence threshold's 30 min clamp (so the bound holds for quiet
+    /// bots too).
+    pub false_alarm: f64,
     /// No action while Discord's `session_start_limit.remaining` is below this (when known).
     pub min_identify_remaining: u32,
     /// At most this many actions per bot in any hour.
@@ -51,6 +56,7 @@ impl Default for RemediationConfig {
         Self {
             mode: Mode::Off,
             preemptive: false,
+            false_alarm: 1e-3,
             annotation: "discord-gateway-exporter.dev/remediate".into(),
             min_identify_remaining: 10,
             max_per_hour: 2,
@@ -72,6 +78,12 @@ impl RemediationConfig {
             return Err(Error::invalid(
                 "remediation.max_per_hour",
                 "must be at least 1 (set mode = \"off\" to turn remediation off)",
+            ));
+        }
+        if !(self.false_alarm > 0.0 && self.false_alarm < 1.0) {
+            return Err(Error::invalid(
+                "remediation.false_alarm",
+                "must be between 0 and 1 (exclusive)",
             ));
         }
         if self.annotation.trim().is_empty() {

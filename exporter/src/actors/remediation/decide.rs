@@ -18,6 +18,9 @@ pub enum SkipReason {
     /// The finding is not confirmed (a warning: the inputs cannot show events), the session
     /// was inferred, or its pod's namespace or workload is unknown.
     Unverifiable,
+    /// The bot's event rate is not learned: nothing bounds how often a healthy session is
+    /// this silent.
+    RateUnknown,
     /// No peer session to wait for (only an unexplained identify): nothing proves that a
     /// restart would help.
     PeerUnknown,
@@ -48,6 +51,7 @@ impl SkipReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unverifiable => "unverifiable",
+            Self::RateUnknown => "rate_unknown",
             Self::PeerUnknown => "peer_unknown",
             Self::CrashLoop => "crash_loop",
             Self::SourceUnhealthy => "source_unhealthy",
@@ -201,8 +205,21 @@ impl Planner {
         if peer_live {
             return None;
         }
+        // Silent for ln(1/p) expected intervals (unclamped): a healthy session gets this far
+        // with probability p at most.
+        if trigger == Trigger::Silent
+            && let Some(i) = interval_of(snap, &s.bot)
+        {
+            let need = (1.0 / self.cfg.false_alarm).ln() * i;
+            if ((now - s.quiet_since()).as_seconds_f64()) < need {
+                return None;
+            }
+        }
+        let interval = interval_of(snap, &s.bot);
         let skip = if !verified || s.namespace.is_empty() || workload.is_none() {
             Some(SkipReason::Unverifiable)
+        } else if trigger == Trigger::Silent && interval.is_none() {
+            Some(SkipReason::RateUnknown)
         } else if peers.is_empty() {
             Some(SkipReason::PeerUnknown)
         } else if self.crash_looping(snap, s, workload.as_deref().unwrap_or(""), now) {
@@ -253,6 +270,14 @@ impl Planner {
                     .is_some_and(|l| l.remaining < self.cfg.min_identify_remaining)
         })
     }
+}
+
+/// The bot's learned mean time between events, when learned.
+fn interval_of(snap: &Snapshot, bot: &str) -> Option<f64> {
+    snap.bots
+        .iter()
+        .find(|b| b.bot == bot)
+        .and_then(|b| b.expected_interval_secs)
 }
 
 fn session(snap: &Snapshot, id: u64) -> Option<&Session> {

@@ -79,6 +79,9 @@ pub fn skip_text(t: &Target, r: SkipReason, cfg: &RemediationConfig) -> String {
                                      show events, the session was inferred, or its pod's \
                                      namespace or workload is unknown)"
             .to_string(),
+        SkipReason::RateUnknown => "the bot's event rate is not learned yet, so nothing bounds \
+                                    how often a healthy session is this silent"
+            .to_string(),
         SkipReason::PeerUnknown => {
             "no peer session explains the silence, so a restart is not known to help".into()
         }
@@ -209,3 +212,6 @@ pub fn describe(o: &Observation) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests;
