@@ -33,6 +33,7 @@ mod bot_fix;
 mod config;
 mod dockerfile;
 mod install;
+mod remediation;
 mod schemas;
 mod security;
 
