@@ -397,3 +397,65 @@ async fn a_lease_held_elsewhere_stops_a_second_instance() {
         Some("exporter-b")
     );
 }
+
+/// `replay` of the seed incident with `mode = "dry-run"`: the action that would have been
+/// taken, and when (the capture's time: the deaf session confirmed and the old session's
+/// lingering window over); the quiet night: nothing.
+#[test]
+fn replay_in_dry_run_shows_the_action_and_when() {
+    use crate::support::exporter::run;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dry-run.toml");
+    std::fs::write(&cfg, "[remediation]\nmode = \"dry-run\"\n").unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let replay = |example: &str| {
+        let path = root.join("examples").join(example);
+        let out = run(&[
+            "replay",
+            "--format",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "remediation")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let f = replay("rollout-restart-silent");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["bot"], "AgentBroker");
+    assert_eq!(f[0]["namespace"], "bots");
+    // Silent since 04:00:03 for ln(1000) of the bot's learned intervals (~19 s): confirmed at
+    // 04:02:14, when the old pod's session (its pod gone at 04:00:15 without a logged close,
+    // lingering 90 s) was already over; the planner runs every 5 s of the capture's time.
+    assert_eq!(f[0]["since"], "2026-04-19T04:02:15Z", "{f:#?}");
+    let text = f[0]["explanation"].as_str().unwrap();
+    assert!(text.starts_with("Dry run:"), "{text}");
+    assert!(text.contains("deaf since 04:00:03"), "{text}");
+    assert!(text.contains("scale agentbroker in bots to 0"), "{text}");
+    for quiet in [
+        "quiet-night",
+        "scale-0-1-clean",
+        "duplicate-delivery",
+        "crashloop-intents",
+    ] {
+        let f = replay(quiet);
+        assert!(
+            f.iter().all(|f| f["explanation"]
+                .as_str()
+                .is_some_and(|t| !t.starts_with("Dry run"))),
+            "{quiet}: {f:#?}"
+        );
+    }
+}

@@ -70,7 +70,16 @@ impl Actor {
                     }
                 }
                 Decision::Act(t) => {
-                    let span = tracing::info_span!("remediation", bot = %t.bot, namespace = %t.namespace, workload = %t.workload, pod = %t.pod);
+                    // One span per action; each step is a log line inside it (an event of
+                    // the span in OTLP, and every line carries the span's trace id).
+                    let span = crate::telemetry::with_trace_id(tracing::info_span!(
+                        "remediation",
+                        bot = %t.bot,
+                        namespace = %t.namespace,
+                        workload = %t.workload,
+                        pod = %t.pod,
+                        trace_id = tracing::field::Empty
+                    ));
                     self.act(t).instrument(span).await;
                 }
             }
