@@ -14,8 +14,11 @@ fn env_of(w: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// (apiGroups, resources, verbs, resourceNames) of a Role, sorted.
-fn rules(role: &Value) -> Vec<(Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
+/// A rule's (apiGroups, resources, verbs, resourceNames).
+type Rule = (Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+/// The rules of a Role, sorted.
+fn rules(role: &Value) -> Vec<Rule> {
     let mut r: Vec<_> = seq(&role["rules"])
         .iter()
         .map(|r| {
