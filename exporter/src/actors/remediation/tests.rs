@@ -449,3 +449,52 @@ fn offline_planning_reports_a_dry_run_finding() {
         Some(&1)
     );
 }
+
+/// `preemptive = true`: the new session started next to a peer that kept receiving; once the
+/// peer's session is gone (its lingering window over) it is acted on at once, before its
+/// silence is confirmed. Off by default: the same incident waits for the confirmed silence.
+#[test]
+fn preemptive_acts_once_the_peer_is_gone() {
+    let mut sim = Sim::new(RemediationConfig {
+        mode: Mode::On,
+        preemptive: true,
+        ..RemediationConfig::default()
+    });
+    incident(&mut sim);
+    sim.tick_to(3600.0 + 3600.0);
+    let acts = sim.acts();
+    assert_eq!(acts.len(), 1, "{:?}", sim.decisions);
+    let (t, target) = acts[0];
+    assert_eq!(target.trigger, Trigger::Preemptive);
+    assert!((3726.0..3735.0).contains(&t), "acted at {t}");
+}
+
+/// `[remediation]` is a top-level section of the config; its unknown keys and bad values are
+/// rejected by name.
+#[test]
+fn the_section_loads_and_rejects_unknown_keys() {
+    use crate::config::Config;
+    use figment::Figment;
+    use figment::providers::{Format, Serialized, Toml};
+    let load = |text: &str| {
+        Config::from_figment(
+            &Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+        )
+    };
+    let cfg = load("[remediation]\nmode = \"dry-run\"\nmax_per_hour = 1\n").unwrap();
+    assert_eq!(cfg.remediation.mode, Mode::DryRun);
+    assert_eq!(cfg.remediation.max_per_hour, 1);
+    assert_eq!(load("").unwrap().remediation.mode, Mode::Off);
+    let e = load("[remediation]\nmode = \"on\"\nretries = 3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("retries"), "{e}");
+    let e = load("[remediation]\nmode = \"maybe\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("maybe"), "{e}");
+    let e = load("[remediation]\nmode = \"on\"\nmax_per_hour = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("max_per_hour"), "{e}");
+}
