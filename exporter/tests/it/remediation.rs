@@ -396,6 +396,22 @@ async fn a_lease_held_elsewhere_stops_a_second_instance() {
         rig.fake.lease_holder(LEASE_NS, LEASE).as_deref(),
         Some("exporter-b")
     );
+    // The holder renews it (a PUT with the resourceVersion it read), and the former holder,
+    // now behind, cannot take it back.
+    assert_eq!(lease.acquire().await, Ok(true));
+    let puts = rig
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("PUT /apis/coordination.k8s.io/"))
+        .count();
+    assert_eq!(puts, 2);
+    let a = Leadership::new(client(&rig.fake), LEASE_NS, LEASE, "exporter-a", 30);
+    assert_eq!(a.acquire().await, Ok(false));
+    assert_eq!(
+        rig.fake.lease_holder(LEASE_NS, LEASE).as_deref(),
+        Some("exporter-b")
+    );
 }
 
 /// `replay` of the seed incident with `mode = "dry-run"`: the action that would have been

@@ -247,7 +247,20 @@ impl Actor {
     async fn wait_gone(&self, t: &Target) -> Result<(), String> {
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs(self.planner.cfg.wait_timeout_secs);
+        let mut renewed = tokio::time::Instant::now();
         loop {
+            // Keep the Lease while waiting (minutes): another instance must not start on the
+            // workload meanwhile. A lost Lease does not abandon the restore.
+            if let Some(l) = &self.leadership
+                && renewed.elapsed() >= l.renew_every()
+            {
+                renewed = tokio::time::Instant::now();
+                if !matches!(l.acquire().await, Ok(true)) {
+                    tracing::warn!(
+                        "remediation: lost the Lease while waiting; finishing the restore"
+                    );
+                }
+            }
             let snap = (self.snapshot)();
             let now = snap.at.unwrap_or_else(Utc::now);
             let Some(left) = still_running(&snap, &t.namespace, &t.workload, &t.bot, now) else {

@@ -36,6 +36,12 @@ impl Leadership {
         }
     }
 
+    /// How often a holder renews it while acting: a third of its duration, so a slow step
+    /// never lets it expire and another instance start on the same workload.
+    pub fn renew_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs((self.duration_secs.max(3) / 3) as u64)
+    }
+
     /// Takes or renews the Lease: `Ok(true)` when this instance holds it now, `Ok(false)` when
     /// another live holder does (or won the race).
     pub async fn acquire(&self) -> Result<bool, StepError> {
