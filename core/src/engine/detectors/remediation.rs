@@ -34,7 +34,8 @@ pub(super) struct Remediation;
 #[derive(Debug, Default)]
 pub(super) struct State {
     totals: BTreeMap<(String, RemediationOutcome), u64>,
-    /// (bot, namespace) -> the outcome of the open finding and when its action ended.
+    /// (bot, namespace) -> the outcome of the open finding, and when its action began (the
+    /// scale-down: every session that starts after it belongs to the restored workload).
     open: BTreeMap<(String, String), (RemediationOutcome, Timestamp)>,
 }
 
@@ -114,10 +115,18 @@ impl Engine {
         }];
         let a = Assertion::new(key, at, r.detail.clone(), evidence).severity(severity(r));
         self.book.assert(a);
+        let began = match self.detectors.remediation.open.get(&slot) {
+            Some((RemediationOutcome::Started, began)) => *began,
+            _ => at,
+        };
         self.detectors
             .remediation
             .open
-            .insert(slot, (r.outcome, at));
+            .insert(slot, (r.outcome, began));
+        // The next session may already be up when the restore's report arrives.
+        if r.outcome == RemediationOutcome::Done {
+            self.settle_remediations(at);
+        }
     }
 
     /// Closes what is over: a restore once the bot's next session is the only live one of its
@@ -133,7 +142,7 @@ impl Engine {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        for ((bot, ns), (outcome, at)) in open {
+        for ((bot, ns), (outcome, began)) in open {
             let silent = self
                 .book
                 .active_of(Kind::SilentSession)
@@ -146,7 +155,7 @@ impl Engine {
                         .values()
                         .filter(|s| s.bot == bot && s.namespace == ns && s.is_live(now))
                         .collect();
-                    !silent && !live.is_empty() && live.iter().all(|s| s.ready_at >= at) && {
+                    !silent && !live.is_empty() && live.iter().all(|s| s.ready_at >= began) && {
                         let mut shards: Vec<u32> = live.iter().map(|s| s.shard).collect();
                         shards.sort_unstable();
                         shards.windows(2).all(|w| w[0] != w[1])
@@ -237,5 +246,42 @@ mod tests {
         feed(&mut e, 100, report(RemediationOutcome::Done, "restored"));
         e.tick(Utc.timestamp_opt(1_776_000_110, 0).unwrap());
         assert_eq!(e.active_findings().count(), 1, "no session yet");
+        ready(&mut e, 120, "agentbroker-7d9f8b6c4-n3w5p");
+        e.tick(Utc.timestamp_opt(1_776_000_125, 0).unwrap());
+        assert_eq!(e.active_findings().count(), 0);
+    }
+
+    /// The next session may connect before the restore's report is read: it still closes it.
+    #[test]
+    fn a_restore_reported_after_the_next_session_closes_at_once() {
+        let mut e = Engine::new(EngineConfig::default());
+        feed(
+            &mut e,
+            0,
+            report(RemediationOutcome::Started, "scaled_down"),
+        );
+        ready(&mut e, 100, "agentbroker-7d9f8b6c4-n3w5p");
+        feed(&mut e, 110, report(RemediationOutcome::Done, "restored"));
+        let f = e.all_findings();
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].until,
+            Some(Utc.timestamp_opt(1_776_000_110, 0).unwrap())
+        );
+    }
+
+    fn ready(e: &mut Engine, secs: i64, pod: &str) {
+        use crate::observation::{InstanceId, SessionEvent, SessionObservation};
+        e.observe(Observation {
+            at: Utc.timestamp_opt(1_776_000_000 + secs, 0).unwrap(),
+            source: "test".into(),
+            body: Body::Session(SessionObservation {
+                bot: Some("agentbroker".into()),
+                instance: InstanceId::pod("bots", pod).into(),
+                shard: None,
+                event: SessionEvent::Ready { session_id: None },
+                line: None,
+            }),
+        });
     }
 }
