@@ -126,9 +126,18 @@ impl Rig {
             .collect()
     }
 
+    /// Until the reports sent so far are in the engine (the forwarder received them all).
     async fn settle(&self) {
-        // The reports travel through the channel into the engine.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let tx = &self.actor.tx;
+        for _ in 0..500 {
+            if tx.capacity() == tx.max_capacity() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The last one received is observed under the engine's lock right after.
+        let _ = self.engine.lock().unwrap().now();
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

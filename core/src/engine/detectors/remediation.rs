@@ -124,8 +124,9 @@ impl Engine {
             .open
             .insert(slot, (r.outcome, began));
         // The next session may already be up when the restore's report arrives.
+        // (At the engine's time: the report may carry an earlier one than that session's.)
         if r.outcome == RemediationOutcome::Done {
-            self.settle_remediations(at);
+            self.settle_remediations(self.now.unwrap_or(at).max(at));
         }
     }
 
