@@ -78,6 +78,12 @@ const HOOKS: &[(&str, &str, &str)] = &[
          evidence: &crate::engine::findings::Evidence",
         "key, bot, shard, at, signal, evidence",
     ),
+    (
+        "on_remediation",
+        "at: crate::observation::Timestamp, r: &crate::observation::Remediation, \
+         source: &str",
+        "at, r, source",
+    ),
 ];
 
 struct Detector {

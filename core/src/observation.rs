@@ -56,6 +56,9 @@ pub enum Body {
     Instance(InstanceObservation),
     StartLimit(StartLimit),
     SourceHealth(SourceHealth),
+    /// What the remediation actor did (or would do) about a deaf session: its outcome comes
+    /// back as an observation so the engine turns it into a finding, and `--record` keeps it.
+    Remediation(Remediation),
 }
 
 /// Where a bot process runs: a pod's container, or a plain name outside Kubernetes.
@@ -256,6 +259,55 @@ pub struct StartLimit {
     pub reset_after_ms: u64,
     pub max_concurrency: u32,
     pub recommended_shards: u32,
+}
+
+/// One step of the remediation actor (scale the workload to 0, wait, restore), or why it
+/// did not act.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remediation {
+    pub bot: String,
+    pub namespace: String,
+    /// The workload acted on, `deployment/<name>` or `statefulset/<name>` (or the bare name
+    /// when its kind is not known yet).
+    pub workload: String,
+    /// The pod of the deaf session that triggered it.
+    pub pod: String,
+    pub shard: u32,
+    pub outcome: RemediationOutcome,
+    /// Why (a skip's or a failure's reason: `rate_limit`, `identify_budget`, `forbidden`, ...),
+    /// or the step (`scaled_down`, `restored`).
+    pub reason: String,
+    /// One plain sentence for the finding.
+    pub detail: String,
+}
+
+/// What became of one remediation decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemediationOutcome {
+    /// `mode = "dry-run"`: everything but the write.
+    DryRun,
+    /// The sequence began (the workload is being scaled to 0).
+    Started,
+    /// The replica count was restored.
+    Done,
+    /// A guard prevented the action (`reason` says which).
+    Skipped,
+    /// A step failed or timed out; what could be restored was.
+    Failed,
+}
+
+impl RemediationOutcome {
+    /// The name in metrics and findings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DryRun => "dry_run",
+            Self::Started => "started",
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// A source's own health, for `source_up` and `/healthz`.

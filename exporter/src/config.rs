@@ -50,6 +50,8 @@ pub struct Config {
     pub json_fields: Option<dge_parse::logs::StructuredFields>,
     /// OTLP export of session traces (`OTEL_*` variables override it).
     pub traces: crate::sinks::traces::TracesConfig,
+    /// Opt-in remediation of deaf sessions (`[remediation]`, off by default).
+    pub remediation: crate::actors::remediation::RemediationConfig,
     /// Every source's own keys (`[[file]]`, `[[bot]]`, `[kubernetes]`, ...).
     #[serde(flatten)]
     pub sources: SourcesConfig,
@@ -70,6 +72,7 @@ impl Default for Config {
             bot_profiles: Default::default(),
             json_fields: None,
             traces: crate::sinks::traces::TracesConfig::default(),
+            remediation: Default::default(),
             sources: SourcesConfig::default(),
         }
     }
@@ -159,6 +162,7 @@ impl Config {
             })?;
         }
         self.traces.validate()?;
+        self.remediation.validate()?;
         self.sources.validate(&log)
     }
 

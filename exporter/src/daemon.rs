@@ -263,3 +263,59 @@ pub fn start_sources(
     });
     running
 }
+
+/// Starts the remediation actor when `[remediation] mode` is not `off`: with a cluster
+/// (`run`: the kube client, its Lease) or without one (`demo`: dry runs only). Its reports go
+/// into `tx` like any source's observations.
+pub async fn start_remediation(
+    cfg: &crate::actors::remediation::RemediationConfig,
+    with_cluster: bool,
+    tx: &mpsc::Sender<Observation>,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<()> {
+    use crate::actors::remediation::{
+        Actor, Mode, Planner, SnapshotFn, cluster::Cluster, lease::Leadership,
+    };
+    if cfg.mode == Mode::Off {
+        return Ok(());
+    }
+    let (cluster, leadership) = if with_cluster {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| Error::invalid("remediation", format!("no Kubernetes client: {e}")))?;
+        let identity = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| format!("discord-gateway-exporter-{}", std::process::id()));
+        let ns = cfg
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        (
+            Some(Cluster::new(client.clone(), &cfg.annotation, &identity)),
+            Some(Leadership::new(
+                client,
+                &ns,
+                &cfg.lease_name,
+                &identity,
+                cfg.lease_duration_secs,
+            )),
+        )
+    } else {
+        (None, None)
+    };
+    let shared = shared.clone();
+    let snapshot: SnapshotFn = Arc::new(move || shared.current());
+    let actor = Actor {
+        planner: Planner::new(cfg.clone()),
+        cluster,
+        leadership,
+        snapshot,
+        tx: tx.clone(),
+        poll: Duration::from_secs(1),
+    };
+    tracing::info!(mode = ?cfg.mode, "remediation actor started");
+    tokio::spawn(actor.run(shutdown.clone()));
+    Ok(())
+}

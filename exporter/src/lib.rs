@@ -6,6 +6,7 @@
 //! [`self_metrics`] and [`clock`] sit beside both sides: sources count into the one and read
 //! the other without knowing about the sinks or the [`daemon`] that wires them.
 
+pub mod actors;
 pub mod clock;
 pub mod cmd;
 pub mod config;

@@ -161,9 +161,15 @@ impl Engine {
                 self.learn_known_bot(&sl.bot);
                 self.on_start_limit(at, sl);
             }
+            // A disabled source (off by configuration) is neither up nor down: nothing that
+            // reads source health (the remediation guard) may count it as unhealthy.
+            Body::SourceHealth(h) if h.disabled => {
+                self.sources.remove(&h.source);
+            }
             Body::SourceHealth(h) => {
                 self.sources.insert(h.source, (h.up, h.detail));
             }
+            Body::Remediation(r) => self.detectors_on_remediation(at, &r, &obs.source),
         }
         self.follow_handovers(false);
     }
@@ -247,6 +253,11 @@ impl Engine {
     /// Per-bot accounting (rate, identifies, close codes, overlaps), by bot.
     pub fn bots(&self) -> &BTreeMap<String, BotState> {
         &self.bots
+    }
+
+    /// Each source's health as last reported: name -> (up, detail).
+    pub fn source_health(&self) -> &BTreeMap<String, (bool, String)> {
+        &self.sources
     }
 
     /// Handovers decided recently (bounded), then the ones in progress.

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::bot::{Histogram, SIGNAL_NAMES};
 use super::close_codes::{self, CloseClass};
-use super::{Engine, Finding, Handover, HandoverOutcome, Key, Kind, Session};
-use crate::observation::{StartLimit, Timestamp};
+use super::{Engine, Finding, Handover, HandoverOutcome, Instance, Key, Kind, Session};
+use crate::observation::{RemediationOutcome, StartLimit, Timestamp};
 
 /// Per-session series: one per (bot, namespace, pod, shard); several sessions of one pod (a
 /// reconnect) fold into one series, as the metric labels require.
@@ -45,6 +45,9 @@ pub struct BotView {
     pub live_sessions: BTreeMap<u32, u64>,
     /// Decided handovers per outcome (never decreases).
     pub handovers: BTreeMap<HandoverOutcome, u64>,
+    /// Remediation reports per outcome (never decreases).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub remediations: BTreeMap<RemediationOutcome, u64>,
 }
 
 /// How often one pod's connection closed with one code.
@@ -69,6 +72,13 @@ pub struct Snapshot {
     pub findings_total: Vec<(Kind, String, u64)>,
     /// Handovers decided recently, then the ones in progress.
     pub handovers: Vec<Handover>,
+    /// Every pod still remembered (what the remediation actor checks: workload, restarts,
+    /// whether its pods are gone).
+    #[serde(skip)]
+    pub instances: Vec<Instance>,
+    /// Each source's health as last reported: name -> up.
+    #[serde(skip)]
+    pub source_up: BTreeMap<String, bool>,
 }
 
 impl Snapshot {
@@ -155,6 +165,12 @@ impl Engine {
                         .filter(|((b, _), _)| b == name)
                         .map(|((_, o), n)| (*o, *n))
                         .collect(),
+                    remediations: self
+                        .remediation_totals()
+                        .iter()
+                        .filter(|((b, _), _)| b == name)
+                        .map(|((_, o), n)| (*o, *n))
+                        .collect(),
                 }
             })
             .collect();
@@ -171,6 +187,12 @@ impl Engine {
                 .map(|((k, b), n)| (*k, b.clone(), *n))
                 .collect(),
             handovers: self.handovers.all().cloned().collect(),
+            instances: self.instances.values().cloned().collect(),
+            source_up: self
+                .sources
+                .iter()
+                .map(|(k, (up, _))| (k.clone(), *up))
+                .collect(),
         }
     }
 }

@@ -34,7 +34,9 @@ pub async fn demo(
             "must be a positive number",
         ));
     }
-    let cfg = Config::default();
+    let mut cfg = Config::default();
+    // The remediation actor in dry-run: it shows what it would do, with no cluster to act on.
+    cfg.remediation.mode = crate::actors::remediation::Mode::DryRun;
     let shared = Shared::with_traces(
         traces
             .as_ref()
@@ -57,7 +59,7 @@ pub async fn demo(
          - AgentBroker: `kubectl rollout restart` at +15 s; the new pod connects while the old one still holds its session\n\
          - HelperBot:   the workaround, scale 0 -> wait -> scale 1, at +60 s\n\
          - TallyBot:    a rollout where both sessions receive every event, at +120 s\n\
-         Findings are printed as they open and close (times are simulated).\n"
+         Remediation runs in dry-run: once AgentBroker's deaf session is confirmed and its old session\n         is gone, a `remediation` finding says what the exporter would do (scale to 0, wait, restore).\n         Findings are printed as they open and close (times are simulated).\n"
     );
     let artifacts = scenarios::demo_fleet(sim0, HORIZON_SECS);
     let (history, story): (Vec<_>, Vec<_>) = artifacts.into_iter().partition(|(t, _)| *t <= sim0);
@@ -117,6 +119,7 @@ pub async fn demo(
         clock,
     })];
     let _running = daemon::start_sources(fleet, &tx, &shared, &shutdown);
+    daemon::start_remediation(&cfg.remediation, false, &tx, &shared, &shutdown).await?;
     drop(tx);
     daemon::serve(listener, shared, shutdown).await?;
     engine_task.await.map_err(|source| Error::Task {

@@ -52,12 +52,19 @@ pub fn replay_with_traces(
     engine_cfg.retention_secs = u64::MAX;
     engine_cfg.max_closed_findings = usize::MAX;
     let mut engine = cfg.engine(engine_cfg, default_bot);
+    // `[remediation]` on: what the actor would have done, and when (a capture has no
+    // cluster to act on, so `on` replays as a dry run).
+    let mut planner = crate::actors::remediation::OfflinePlanner::new(cfg.remediation.clone());
     match traces {
-        None => engine.run_to_end(&mut input),
+        None => engine.run_to_end_with(&mut input, |e| {
+            planner.after(e);
+            e.take_changes();
+        }),
         Some(t) => {
             // No segments: a recorded session's whole span is exported at once.
             let mut sink = t.sink(false);
             engine.run_to_end_with(&mut input, |e| {
+                planner.after(e);
                 let Some(now) = e.now() else { return };
                 for c in e.take_changes() {
                     sink.apply(&c, now);

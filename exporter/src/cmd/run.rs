@@ -42,6 +42,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Observation>(16_384);
     // Every source the config turns on, in the order of `registry!` (`sources/mod.rs`).
     let running = daemon::start_sources(cfg.sources.build(&log)?, &tx, &shared, &shutdown);
+    daemon::start_remediation(&cfg.remediation, true, &tx, &shared, &shutdown).await?;
     drop(tx);
 
     drop(startup_guard);

@@ -50,6 +50,42 @@ fn demo_flags_the_silent_session_within_a_minute() {
     assert!(s["sessions"].as_array().unwrap().len() >= 4);
 }
 
+/// The demo runs the remediation actor in dry-run: once AgentBroker's deaf session is
+/// confirmed and its old session gone, a `remediation` finding says what it would do, and
+/// `discord_gateway_remediations_total` counts it. Nothing else is ever remediated.
+#[test]
+fn demo_shows_remediation_in_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Exporter::start(&["demo", "--speed", "30"], dir.path());
+    let f = demo.wait_for(Duration::from_secs(90), "a remediation finding", |e| {
+        let f = e.json("/api/v1/findings");
+        f["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["kind"] == "remediation")
+            .cloned()
+    });
+    assert_eq!(f["bot"], "AgentBroker", "{f}");
+    assert_eq!(f["severity"], "info", "{f}");
+    let text = f["explanation"].as_str().unwrap();
+    assert!(text.starts_with("Dry run:"), "{text}");
+    assert!(text.contains("scale agentbroker in bots to 0"), "{text}");
+    let m = demo.get("/metrics");
+    assert!(
+        m.lines().any(|l| l
+            == "discord_gateway_remediations_total{bot=\"AgentBroker\",outcome=\"dry_run\"} 1"),
+        "{m}"
+    );
+    let all = demo.json("/api/v1/findings");
+    let others: Vec<_> = all["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "remediation" && f["bot"] != "AgentBroker")
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
+}
+
 /// A real Prometheus scrapes the daemon; the silent-session series is queryable through its
 /// HTTP API, and promtool accepts the exposition.
 #[test]

@@ -96,6 +96,14 @@ trait Detector {
         evidence: &Evidence,
     ) {
     }
+    /// The remediation actor reported `r` (an action, its outcome, or why it did not act).
+    fn on_remediation(
+        engine: &mut Engine,
+        at: Timestamp,
+        r: &crate::observation::Remediation,
+        source: &str,
+    ) {
+    }
 }
 
 /// `a == b` in a constant (build.rs's checks of each `META.name`).

@@ -147,6 +147,18 @@ pub(super) const FAMILIES: &[&dyn Render] = &[
         },
     },
     &Family::<2, Counter> {
+        name: "discord_gateway_remediations_total",
+        help: "Remediation reports of the opt-in actor ([remediation]), by bot and outcome (dry_run, started, done, skipped, failed).",
+        labels: ["bot", "outcome"],
+        samples: |snap, emit| {
+            for b in &snap.bots {
+                for (outcome, n) in &b.remediations {
+                    emit([&b.bot, outcome.as_str()], Counter(*n as f64));
+                }
+            }
+        },
+    },
+    &Family::<2, Counter> {
         name: "discord_gateway_findings_total",
         help: "Findings opened, by kind and bot.",
         labels: ["kind", "bot"],

@@ -18,7 +18,18 @@ fn repo() -> PathBuf {
 
 /// The exposition after replaying one folder of `examples/` (as `replay` runs it).
 fn render_example(name: &str) -> String {
-    let cfg = Config::default();
+    render_example_with(name, Config::default())
+}
+
+/// [`render_example`] with `[remediation] mode = "dry-run"`: the actor's reports counted.
+fn render_remediation_dry_run() -> String {
+    let mut cfg = Config::default();
+    cfg.remediation.mode = crate::actors::remediation::Mode::DryRun;
+    render_example_with("rollout-restart-silent", cfg)
+}
+
+/// The exposition after replaying one folder of `examples/` with `cfg`.
+fn render_example_with(name: &str, cfg: Config) -> String {
     let opts = ReadOptions {
         profile: cfg.compile_profile(&cfg.profile).expect("built-in profile"),
         attribution: &cfg.attribution,
@@ -30,7 +41,11 @@ fn render_example(name: &str) -> String {
     engine_cfg.retention_secs = u64::MAX;
     engine_cfg.max_closed_findings = usize::MAX;
     let mut engine = Engine::new(engine_cfg).with_default_bot(cfg.default_bot.clone());
-    engine.run_to_end(&mut input);
+    let mut planner = crate::actors::remediation::OfflinePlanner::new(cfg.remediation.clone());
+    engine.run_to_end_with(&mut input, |e| {
+        planner.after(e);
+        e.take_changes();
+    });
     masked(&Metrics::new(
         &SelfMetrics::new(),
         Arc::new(RwLock::new(Arc::new(engine.snapshot()))),
@@ -107,7 +122,10 @@ fn exposition_of_every_example_is_pinned() {
     let renders = EXAMPLES
         .iter()
         .map(|&name| (name, render_example(name)))
-        .chain([("self", render_self_metrics())]);
+        .chain([
+            ("self", render_self_metrics()),
+            ("remediation-dry-run", render_remediation_dry_run()),
+        ]);
     for (name, got) in renders {
         let path = golden(name);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -134,7 +152,8 @@ fn exposition_of_every_example_is_pinned() {
 /// too (extend an example or [`render_self_metrics`] if none produces it).
 #[test]
 fn every_engine_family_is_in_a_golden_file() {
-    let all: String = EXAMPLES.iter().map(|&name| render_example(name)).collect();
+    let mut all: String = EXAMPLES.iter().map(|&name| render_example(name)).collect();
+    all.push_str(&render_remediation_dry_run());
     let missing: Vec<String> = super::engine::FAMILIES
         .iter()
         .map(|f| f.desc().fq_name)

@@ -34,6 +34,7 @@ mod config;
 mod dockerfile;
 mod install;
 mod monitoring;
+mod remediation;
 mod schemas;
 mod security;
 

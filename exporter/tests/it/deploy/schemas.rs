@@ -40,10 +40,11 @@ fn overlays_directory_holds_exactly_the_tested_variants() {
 #[test]
 fn every_rendered_object_validates_against_the_schemas() {
     let tmp = tempdir();
-    for dir in VARIANTS
-        .iter()
-        .chain([&BOT_FIX_EXAMPLE, &PODMONITOR_EXAMPLE])
-    {
+    for dir in VARIANTS.iter().chain([
+        &BOT_FIX_EXAMPLE,
+        &PODMONITOR_EXAMPLE,
+        &super::remediation::REMEDIATION_EXAMPLE,
+    ]) {
         let objs = render(dir);
         assert!(!objs.is_empty(), "{dir} renders nothing");
         let (crds, core): (Vec<&Value>, Vec<&Value>) = objs.iter().partition(|o| is_crd_kind(o));

@@ -9,6 +9,9 @@
 //! - `GET /api/v1/namespaces/{ns}/pods/{name}/log?follow&timestamps&container&previous&
 //!   sinceTime&tailLines`: the container's runs as the kubelet keeps them.
 //!
+//! - Deployments, StatefulSets and their scale subresource, Leases and Events (`apps.rs`,
+//!   for the remediation actor), with a request log and 403 on demand.
+//!
 //! Faults on demand: [`FakeApiServer::cut_watches`] sends half of the next watch event and
 //! breaks the connection; [`FakeApiServer::expire`] makes changes that open watches never see
 //! (they get `410 Gone` and must re-list); [`FakeApiServer::cut_logs`] breaks every open log
@@ -32,6 +35,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+mod apps;
 mod logs;
 mod pod_builder;
 mod pods;
@@ -74,6 +78,14 @@ struct Inner {
     streaming: HashMap<(String, String), usize>,
     /// Bookmark interval.
     bookmark_every: Duration,
+    /// (plural kind, namespace, name) -> Deployment or StatefulSet.
+    workloads: BTreeMap<(String, String, String), Value>,
+    leases: BTreeMap<(String, String), Value>,
+    kube_events: Vec<Value>,
+    /// Calls to the `apps.rs` routes: `METHOD path [body]`.
+    calls: Vec<String>,
+    /// Call prefixes answered with 403.
+    forbidden: Vec<String>,
 }
 
 /// The running stand-in.
@@ -172,7 +184,8 @@ impl FakeApiServer {
         let app = Router::new()
             .route("/api/v1/pods", get(list_all))
             .route("/api/v1/namespaces/{ns}/pods", get(list_ns))
-            .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
+            .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log));
+        let app = apps::routes(app)
             .fallback(not_found)
             .with_state(server.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
