@@ -6,7 +6,9 @@
 //! folder's name; `json` for a layout file whose name says `json`). Per library and profile, at
 //! least 95 % of the relevant lines must be read as the expectation says (event, shard, code,
 //! resumable, sequence, ...), and no irrelevant line may count as an event. The counts are
-//! printed (`cargo test -p dge-parse --test it corpus -- --nocapture`).
+//! printed (`cargo test -p dge-parse --test it corpus -- --nocapture`). Each log's
+//! `<layout>.out` is what `discord-gateway-exporter parse <layout>.log` prints (the default
+//! profile, `auto`), byte for byte; `UPDATE_GOLDEN=1` rewrites them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use dge_core::observation::{InstanceId, SessionEvent};
 use dge_parse::logs::{
     Classified, CompiledProfile, Framing, LogStream, Outcome, builtin_profile, classify_log_bytes,
+    write_parse_report,
 };
 
 /// The least share of relevant lines each profile must read right.
@@ -165,6 +168,40 @@ fn classify(profile: &Arc<CompiledProfile>, lines: &[String]) -> Vec<Classified>
     rows
 }
 
+/// `parse <layout>.log` against `<layout>.out` (written under `UPDATE_GOLDEN=1`).
+fn check_report(log: &Path, failures: &mut Vec<String>) {
+    let bytes = std::fs::read(log).unwrap();
+    let mut got = Vec::new();
+    write_parse_report(builtin_profile("auto").unwrap(), &bytes, &mut got).unwrap();
+    let path = log.with_extension("out");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let Ok(want) = std::fs::read(&path) else {
+        failures.push(format!(
+            "{}: missing (UPDATE_GOLDEN=1 writes it; then read it)",
+            path.display()
+        ));
+        return;
+    };
+    if want != got {
+        let (want, got) = (
+            String::from_utf8_lossy(&want),
+            String::from_utf8_lossy(&got),
+        );
+        let diff = want
+            .lines()
+            .zip(got.lines())
+            .find(|(w, g)| w != g)
+            .map_or_else(
+                || "a different number of lines".to_owned(),
+                |(w, g)| format!("want `{w}`, got `{g}`"),
+            );
+        failures.push(format!("{}: {diff}", path.display()));
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     relevant: usize,
@@ -205,6 +242,7 @@ fn corpus_lines_are_read_as_people_read_them() {
                     i + 1
                 );
             }
+            check_report(&log, &mut failures);
             let wants: Vec<Option<Reading>> = expect.iter().map(|e| parse_expectation(e)).collect();
             lines_total += lines.len();
             let second = if stem.contains("json") {
@@ -213,8 +251,10 @@ fn corpus_lines_are_read_as_people_read_them() {
                 Arc::clone(&own)
             };
             let second_name = if stem.contains("json") { "json" } else { &lib };
-            for (name, profile) in [("auto", builtin_profile("auto").unwrap()), (second_name, second)]
-            {
+            for (name, profile) in [
+                ("auto", builtin_profile("auto").unwrap()),
+                (second_name, second),
+            ] {
                 let t = tallies.entry(name.to_owned()).or_default();
                 for (i, (c, want)) in classify(&profile, &lines).iter().zip(&wants).enumerate() {
                     let got = reading(c);
@@ -247,7 +287,9 @@ fn corpus_lines_are_read_as_people_read_them() {
                 }
             }
         }
-        let real = tallies.get("auto").map_or((0, 0), |t| (t.real, t.real_relevant));
+        let real = tallies
+            .get("auto")
+            .map_or((0, 0), |t| (t.real, t.real_relevant));
         let _ = writeln!(
             report,
             "{lib}: {lines_total} lines ({} real, {} of them relevant)",
