@@ -70,7 +70,9 @@ struct Reading {
 fn parse_expectation(s: &str) -> Option<Reading> {
     let mut words = s.split_whitespace();
     let event = words.next().expect("an empty expectation");
-    if event == "irrelevant" {
+    // `continuation`: a line of a multi-line message that completes no event (the line that
+    // completes it carries the expectation).
+    if event == "irrelevant" || event == "continuation" {
         return None;
     }
     let values = words
