@@ -15,7 +15,7 @@ use crate::observation::Timestamp;
 pub(super) const META: KindMeta = KindMeta {
     name: "unverified_session",
     severity: Severity::Warning,
-    runbook: "docs/troubleshooting.md#discordbotsessionunverified",
+    runbook: "docs/troubleshooting.md#discordbotunverifiedsession",
     description: "a session at risk (it started while another session of the bot was live) of \
                   a bot whose logs cannot show events: whether it receives any cannot be told \
                   (a warning that says what would make it verifiable, never a page)",
