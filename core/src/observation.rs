@@ -56,6 +56,7 @@ pub enum Body {
     Instance(InstanceObservation),
     StartLimit(StartLimit),
     SourceHealth(SourceHealth),
+    LogActivity(LogActivity),
 }
 
 /// Where a bot process runs: a pod's container, or a plain name outside Kubernetes.
@@ -257,6 +258,19 @@ pub struct StartLimit {
     pub max_concurrency: u32,
     pub recommended_shards: u32,
 }
+
+/// A pod's log went on up to `at` with lines that said nothing about a session (heartbeat
+/// chatter, the bot's own work): time passes for the engine, and the pod is alive, up to its
+/// last line. A log stream sends one at most every [`LOG_ACTIVITY_EVERY_SECS`] of log time,
+/// and one for its last line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogActivity {
+    /// Shared with the stream's session observations.
+    pub instance: Arc<InstanceId>,
+}
+
+/// Log time between two [`LogActivity`] observations of one stream.
+pub const LOG_ACTIVITY_EVERY_SECS: i64 = 30;
 
 /// A source's own health, for `source_up` and `/healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use super::kube_json::{PodAttribution, read_json_capture};
 use super::lines::LineSplitter;
 use super::logs::{CompiledProfile, Framing, LogStream, Outcome};
 use crate::error::{Error, Result};
-use dge_core::observation::{InstanceId, Observation, Timestamp};
+use dge_core::observation::{Body, InstanceId, Observation, Timestamp};
 
 /// What one input file was and what came of it.
 #[derive(Debug, Clone, Serialize)]
@@ -113,7 +113,11 @@ impl LogReader {
                 out.len() >= BATCH
             });
         }
-        self.observations += out.len();
+        // Session observations only: the news that a log goes on is not one.
+        self.observations += out
+            .iter()
+            .filter(|o| !matches!(o.body, Body::LogActivity(_)))
+            .count();
         self.pending = out.into();
     }
 

@@ -153,6 +153,7 @@ impl Engine {
             Body::SourceHealth(h) => {
                 self.sources.insert(h.source, (h.up, h.detail));
             }
+            Body::LogActivity(a) => self.on_log_activity(at, &a.instance),
         }
         self.follow_handovers(false);
     }

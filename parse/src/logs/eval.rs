@@ -14,6 +14,8 @@ pub(super) struct Done {
     pub(super) group: Option<u8>,
     /// A time read from the line's content (JSON / logfmt) for the framer's clock.
     pub(super) new_time: Option<Timestamp>,
+    /// The line's time, when it had one.
+    pub(super) at: Option<Timestamp>,
 }
 
 impl Done {
@@ -22,6 +24,14 @@ impl Done {
             outcome: Outcome::Ignored,
             group: None,
             new_time: None,
+            at: None,
+        }
+    }
+
+    fn malformed() -> Self {
+        Self {
+            outcome: Outcome::Malformed,
+            ..Self::ignored()
         }
     }
 }
@@ -64,7 +74,8 @@ impl Eval<'_, '_> {
         let mut new_time = None;
         if fmt != Format::Text
             && !line.own_time
-            && let Some(t) = structured::line_time(raw, fmt, profile.structured_fields())
+            && let Some(t) =
+                structured::line_time_in(raw, fmt, profile.structured_fields(), meta.zone)
         {
             at = Some(t);
             new_time = Some(t);
@@ -73,23 +84,33 @@ impl Eval<'_, '_> {
             d.at = at;
             d.truncated = line.truncated;
         }
-        let Some(at) = at else {
+        let untimed = at.is_none();
+        if untimed {
             if raw.iter().all(u8::is_ascii_whitespace) {
                 note(&mut detail, "blank");
                 return Done::ignored();
             }
+            // Counted, never given a neighbour's time. Only `parse` goes on, to say what the
+            // line would have been with a time.
             *last_malformed = Some("no timestamp");
-            note(&mut detail, "no timestamp");
-            return Done {
-                outcome: Outcome::Malformed,
-                group: None,
-                new_time: None,
-            };
-        };
+            if detail.is_none() {
+                if !cont {
+                    bufs.header_ok = false;
+                }
+                return Done::malformed();
+            }
+        }
         let ignored = |detail: &mut Option<&mut Classified>, why| {
             note(detail, why);
+            if untimed {
+                if let Some(d) = detail.as_deref_mut() {
+                    d.would_be = Some(Outcome::Ignored);
+                }
+                return Done::malformed();
+            }
             Done {
                 new_time,
+                at,
                 ..Done::ignored()
             }
         };
@@ -161,6 +182,13 @@ impl Eval<'_, '_> {
         let Some(event) = m.event else {
             return ignored(&mut detail, "ignore rule");
         };
+        let Some(at) = at else {
+            if let Some(d) = detail {
+                d.event = Some(event);
+                d.would_be = Some(Outcome::Matched);
+            }
+            return Done::malformed();
+        };
         out.push(Observation {
             at,
             source: meta.source.clone(),
@@ -176,6 +204,7 @@ impl Eval<'_, '_> {
             outcome: Outcome::Matched,
             group: m.group,
             new_time,
+            at: Some(at),
         }
     }
 }

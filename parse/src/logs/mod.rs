@@ -27,20 +27,22 @@ pub mod report;
 mod stream;
 pub mod structured;
 mod time;
+pub mod zone;
 
 use memchr::memchr_iter;
 
 pub use framing::{DEFAULT_MAX_LINE_BYTES, Frame, FramedLine, Framing, LineFramer};
-pub use outcome::{Classified, Counts, Outcome};
+pub use outcome::{Classified, Counts, Outcome, event_text};
 pub use profile::{
     Builtins, CAPTURE_NAMES, CompiledProfile, Continuation, Fields, Literals, MatchScratch,
     Placement, Profile, ProfileError, ProfileSet, Rule, RuleMatch, builtin_names, builtin_profile,
     builtins, compile_profile, compile_profile_with, library_names,
 };
 pub use redact::{REDACTED, redact_tokens};
-pub use report::write_parse_report;
+pub use report::{write_parse_report, write_parse_report_in};
 pub use stream::{DETECT_LINES, DETECT_MATCHES, LogStream};
 pub use structured::{Format, StructuredFields};
+pub use zone::LogZone;
 
 use dge_core::observation::Observation;
 
