@@ -105,6 +105,7 @@ impl Eval<'_, '_> {
             if untimed {
                 if let Some(d) = detail.as_deref_mut() {
                     d.would_be = Some(Outcome::Ignored);
+                    d.note = Some("no timestamp");
                 }
                 return Done::malformed();
             }
@@ -186,6 +187,7 @@ impl Eval<'_, '_> {
             if let Some(d) = detail {
                 d.event = Some(event);
                 d.would_be = Some(Outcome::Matched);
+                d.note = Some("no timestamp");
             }
             return Done::malformed();
         };

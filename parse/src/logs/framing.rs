@@ -462,9 +462,9 @@ mod tests {
         let (at, text, _) = line(f.push(b"2026-04-19T04:12:04.5Z [WS => Shard 0] Identifying"));
         assert_eq!(at, Some(ts("2026-04-19T04:12:04.5Z")));
         assert_eq!(text, "[WS => Shard 0] Identifying");
-        let (at, _, _) = line(f.push(
-            b"2026-04-19T04:12:05.25+03:00 stdout F INFO  serenity::gateway::shard: x",
-        ));
+        let (at, _, _) = line(
+            f.push(b"2026-04-19T04:12:05.25+03:00 stdout F INFO  serenity::gateway::shard: x"),
+        );
         assert_eq!(at, Some(ts("2026-04-19T01:12:05.25Z")));
         let (at, _, _) = line(f.push(b"2026-04-19T04:12:06,5Z stderr F INFO x"));
         assert_eq!(at, Some(ts("2026-04-19T04:12:06.5Z")));

@@ -92,9 +92,9 @@ pub struct Classified {
     /// Named captures that took part in the match (redacted text).
     pub captures: Vec<(String, String)>,
     pub truncated: bool,
-    /// A line without a time is counted malformed (`note` then says why it would not have
-    /// counted); this is the outcome it would have had with a time (`Matched`: the rule,
-    /// event and fields above are what it would have said).
+    /// A line without a time is counted malformed (note `no timestamp`); this is the outcome
+    /// it would have had with a time (`Matched`: the rule, event and fields above are what it
+    /// would have said).
     pub would_be: Option<Outcome>,
 }
 
@@ -120,10 +120,11 @@ impl Classified {
     /// would have been with one.
     pub fn why(&self) -> Option<String> {
         match (self.would_be, self.note) {
-            (Some(Outcome::Matched), _) => Some("no timestamp; would have matched".into()),
-            (Some(_), Some(n)) => Some(format!("no timestamp; else {n}")),
-            (Some(_), None) => Some("no timestamp".into()),
-            (None, n) => n.map(str::to_owned),
+            (Some(Outcome::Matched), n) => Some(format!(
+                "{}; would have matched",
+                n.unwrap_or("no timestamp")
+            )),
+            (_, n) => n.map(str::to_owned),
         }
     }
 
@@ -147,9 +148,10 @@ fn carries(event: &SessionEvent, cap: &str) -> bool {
         (E::Closed { code } | E::Fatal { code, .. }, "code") => code.is_some(),
         (E::Fatal { .. }, "reason") | (E::InvalidSession { .. }, "resumable") => true,
         (E::Heartbeat { sequence }, "sequence") => sequence.is_some(),
-        (E::Stalled { behind_ms: v } | E::IdentifyThrottled { wait_ms: v }, "millis" | "seconds") => {
-            v.is_some()
-        }
+        (
+            E::Stalled { behind_ms: v } | E::IdentifyThrottled { wait_ms: v },
+            "millis" | "seconds",
+        ) => v.is_some(),
         (E::SessionLimit { total, .. }, "total") => total.is_some(),
         (E::SessionLimit { remaining, .. }, "remaining") => remaining.is_some(),
         (E::SessionLimit { reset_after_ms, .. }, "reset_after" | "millis" | "seconds") => {

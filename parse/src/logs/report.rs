@@ -104,7 +104,7 @@ mod tests {
         let log = "2026-04-19T04:12:04.912640Z  INFO openab::discord: discord bot connected user=AgentBroker\nno time here\n";
         assert_eq!(
             report("openab", log),
-            "     1 matched   ready          rule=openab.ready bot=AgentBroker at=2026-04-19T04:12:04.912640+00:00\n     2 malformed (no timestamp; else no literal)\ntotal: 1 matched, 0 ignored, 1 malformed (1 without a time)\ntimes without a zone read in: UTC\n"
+            "     1 matched   ready          rule=openab.ready bot=AgentBroker at=2026-04-19T04:12:04.912640+00:00\n     2 malformed (no timestamp)\ntotal: 1 matched, 0 ignored, 1 malformed (1 without a time)\ntimes without a zone read in: UTC\n"
         );
         let auto = report("auto", log);
         assert!(

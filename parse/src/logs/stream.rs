@@ -27,6 +27,8 @@ pub(super) struct Meta {
 /// the last line at the end. Costs one comparison per line.
 #[derive(Debug, Default)]
 struct Activity {
+    /// Off unless asked for ([`LogStream::with_activity`]).
+    on: bool,
     /// No activity observation before this time.
     due: Option<Timestamp>,
     /// The latest line time the engine has not been told.
@@ -36,6 +38,9 @@ struct Activity {
 impl Activity {
     /// A line at `at`; whether an observation of it is due (`matched`: it made one).
     fn line(&mut self, at: Timestamp, matched: bool) -> bool {
+        if !self.on {
+            return false;
+        }
         if matched {
             if self.pending.is_some_and(|p| p <= at) {
                 self.pending = None;
@@ -133,8 +138,17 @@ impl LogStream {
     /// Call before the first line.
     pub fn with_zone(mut self, zone: LogZone) -> Self {
         self.meta.zone = zone;
-        self.framer = LineFramer::new(self.framer.framing(), self.framer.max_line_bytes())
-            .with_zone(zone);
+        self.framer =
+            LineFramer::new(self.framer.framing(), self.framer.max_line_bytes()).with_zone(zone);
+        self
+    }
+
+    /// Also push a [`LogActivity`] observation for lines no rule takes, at most one per
+    /// [`LOG_ACTIVITY_EVERY_SECS`] of log time and one for the last line at
+    /// [`finish`](Self::finish): the engine's time then reaches the log's last line, matched or
+    /// not (replay; a live engine has the clock).
+    pub fn with_activity(mut self, on: bool) -> Self {
+        self.activity.on = on;
         self
     }
 
@@ -415,7 +429,7 @@ mod tests {
 
     #[test]
     fn ignored_lines_do_not_grow_buffers() {
-        let mut s = stream("auto", Framing::Auto);
+        let mut s = stream("auto", Framing::Auto).with_activity(true);
         let mut out = Vec::new();
         let line =
             b"2026-04-19T04:12:05.201377Z  INFO openab::discord: registered global slash commands";
@@ -444,8 +458,8 @@ mod tests {
             (Outcome::Malformed, None, Some(Outcome::Ignored)),
             "a later line does not get the previous line's time"
         );
-        assert_eq!(c.note, Some("no literal"));
-        assert_eq!(c.to_string(), "malformed (no timestamp; else no literal)");
+        assert_eq!(c.note, Some("no timestamp"));
+        assert_eq!(c.to_string(), "malformed (no timestamp)");
         assert_eq!((s.counts().malformed, s.counts().untimed), (1, 1));
     }
 
@@ -458,7 +472,7 @@ mod tests {
 
     #[test]
     fn unmatched_lines_advance_time() {
-        let mut s = stream("openab", Framing::Auto);
+        let mut s = stream("openab", Framing::Auto).with_activity(true);
         let mut out = Vec::new();
         let log = "2026-04-19T04:00:00Z  INFO openab::discord: discord bot connected user=A\n\
                    2026-04-19T04:00:10Z DEBUG serenity: heartbeat\n\
@@ -475,7 +489,7 @@ mod tests {
             ["04:00:10", "04:00:50", "04:01:30", "04:03:05", "04:03:15"]
         );
         // A matched line after the last one leaves nothing to tell.
-        let mut s = stream("openab", Framing::Auto);
+        let mut s = stream("openab", Framing::Auto).with_activity(true);
         let mut out = Vec::new();
         let log = "2026-04-19T04:00:10Z DEBUG serenity: heartbeat\n\
                    2026-04-19T04:00:20Z DEBUG serenity: heartbeat\n\
@@ -483,5 +497,10 @@ mod tests {
         crate::logs::read_log_bytes(log.as_bytes(), &mut s, &mut out);
         assert_eq!(activity(&out), ["04:00:10"]);
         assert_eq!(out.len(), 2);
+        // Off by default.
+        let mut s = stream("openab", Framing::Auto);
+        let mut out = Vec::new();
+        crate::logs::read_log_bytes(log.as_bytes(), &mut s, &mut out);
+        assert_eq!(out.len(), 1);
     }
 }

@@ -29,11 +29,7 @@ impl LogZone {
     pub fn to_utc(self, local: NaiveDateTime) -> Option<Timestamp> {
         match self {
             Self::Utc => Some(local.and_utc()),
-            Self::Fixed(off) => Some(
-                off.from_local_datetime(&local)
-                    .single()?
-                    .to_utc(),
-            ),
+            Self::Fixed(off) => Some(off.from_local_datetime(&local).single()?.to_utc()),
             Self::Named(tz) => match tz.from_local_datetime(&local) {
                 LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.to_utc()),
                 LocalResult::None => {

@@ -117,10 +117,10 @@ fn invalid_utf8_and_garbage() {
     let newlines = log.iter().filter(|&&b| b == b'\n').count() as u64;
     assert_eq!(c.lines(), newlines + 1, "every physical line counted once");
     assert_eq!(c.matched, 3);
-    assert_eq!(
-        c.malformed, 1,
-        "only the first line, before any time: {c:?}"
-    );
+    // The noise has no time: every line of it is counted malformed (none takes the time of
+    // the line before it).
+    assert_eq!(c.matched + c.ignored, 6, "{c:?}");
+    assert_eq!(c.malformed, c.untimed, "{c:?}");
 
     // Same garbage through the CRI framer: all malformed except the good lines.
     let mut s = stream(Framing::Cri);
@@ -131,15 +131,19 @@ fn invalid_utf8_and_garbage() {
 }
 
 #[test]
-fn no_timestamp_is_malformed_until_there_is_one() {
+fn a_line_without_a_time_never_takes_its_neighbours() {
     let mut s = stream(Framing::Auto);
     let mut out = Vec::new();
     let resumed =
         "INFO  serenity::gateway::shard: [ShardInfo { id: ShardId(0), total: 1 }] Resumed";
     let c = s.classify_line(resumed.as_bytes(), &mut out);
     assert_eq!(
-        (c.outcome, c.note),
-        (Outcome::Malformed, Some("no timestamp"))
+        (c.outcome, c.note, c.would_be),
+        (
+            Outcome::Malformed,
+            Some("no timestamp"),
+            Some(Outcome::Matched)
+        )
     );
     assert_eq!(s.last_malformed_reason(), Some("no timestamp"));
     assert_eq!(
@@ -148,16 +152,25 @@ fn no_timestamp_is_malformed_until_there_is_one() {
         "blank lines are not malformed"
     );
     assert_eq!(s.push_line(PRIME.as_bytes(), &mut out), Outcome::Ignored);
-    assert_eq!(s.push_line(resumed.as_bytes(), &mut out), Outcome::Matched);
-    assert_eq!(out[0].at, ts("2026-04-19T04:00:00Z"));
+    // After a line with a time, still none of its own: counted, not given that time.
+    assert_eq!(
+        s.push_line(resumed.as_bytes(), &mut out),
+        Outcome::Malformed
+    );
+    // Behind a kubectl prefix it has the container's.
+    let prefixed = format!("2026-04-19T04:00:05.5Z {resumed}");
+    assert_eq!(s.push_line(prefixed.as_bytes(), &mut out), Outcome::Matched);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].at, ts("2026-04-19T04:00:05.5Z"));
     assert_eq!(
         *s.counts(),
         dge_parse::logs::Counts {
             matched: 1,
             ignored: 2,
-            malformed: 1,
+            malformed: 2,
             truncated: 0,
             partial: 0,
+            untimed: 2,
         }
     );
 }

@@ -130,8 +130,14 @@ async fn normal_samples_and_a_window_reset() {
     let m = |n: &str| d.metric(n, &[("bot", "AgentBroker")]);
     // The gauge of `total` is named without `_total` (promtool rejects it on a gauge).
     assert_eq!(m("discord_gateway_session_start_limit"), Some(1000.0));
-    assert_eq!(m("discord_gateway_session_start_limit_remaining"), Some(999.0));
-    assert_eq!(m("discord_gateway_session_start_limit_max_concurrency"), Some(1.0));
+    assert_eq!(
+        m("discord_gateway_session_start_limit_remaining"),
+        Some(999.0)
+    );
+    assert_eq!(
+        m("discord_gateway_session_start_limit_max_concurrency"),
+        Some(1.0)
+    );
     assert_eq!(m("discord_gateway_recommended_shards"), Some(2.0));
     assert_eq!(
         m("discord_gateway_session_start_limit_reset_after_seconds"),

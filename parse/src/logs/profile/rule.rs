@@ -119,7 +119,10 @@ impl EventKind {
                 | (Self::Fatal, "reason")
                 | (Self::InvalidSession, "resumable")
                 | (Self::Heartbeat, "sequence")
-                | (Self::Stalled | Self::IdentifyThrottled, "millis" | "seconds")
+                | (
+                    Self::Stalled | Self::IdentifyThrottled,
+                    "millis" | "seconds"
+                )
                 | (Self::SessionLimit, "total" | "remaining" | "reset_after")
         )
     }
