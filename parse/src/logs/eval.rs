@@ -3,7 +3,7 @@
 
 use super::stream::{Buffers, Meta};
 use super::structured::{self, Format};
-use super::{Classified, CompiledProfile, MAX_EVIDENCE_BYTES, Outcome, redact};
+use super::{Classified, CompiledProfile, MAX_EVIDENCE_BYTES, Outcome, privacy, redact};
 use crate::logs::framing::FramedLine;
 use dge_core::observation::{Body, Observation, SessionObservation, Timestamp};
 
@@ -211,8 +211,14 @@ impl Eval<'_, '_> {
     }
 }
 
-/// The evidence text: lossy UTF-8, bounded.
+/// The evidence text: payloads and user text cut, lossy UTF-8, bounded.
 fn evidence(text: &[u8]) -> String {
+    let mut cut = Vec::new();
+    let text = if privacy::cut_into(text, &mut cut) {
+        &cut
+    } else {
+        text
+    };
     let text = text.trim_ascii_end();
     if text.len() <= MAX_EVIDENCE_BYTES {
         // Valid UTF-8 (nearly every line) is checked much faster than the lossy path walks it.

@@ -1,0 +1,297 @@
+//! What users wrote never leaves the parser: a kept line (evidence in findings, the API, traces
+//! and recordings) loses the gateway payloads and user-text fields a DEBUG or TRACE line
+//! carries, after the rules have read it (a READY payload still names the bot and its session).
+//!
+//! - A payload object, JSON or a Python dict (`{'t': 'MESSAGE_CREATE', 's': 5, 'op': 0, 'd':
+//!   {...}}`, `{"t":...}`), is replaced by what a finding needs: its event type, sequence,
+//!   opcode and channel id (`{t: MESSAGE_CREATE, s: 5, op: 0, channel_id: 1496011987654321098,
+//!   …}`).
+//! - The value of a user-text field (`content`, `username`, `global_name`, `nick`,
+//!   `display_name`, `author`, `senders`) in any spelling (`key=..`, `key: ..`, `"key": ..`,
+//!   `'key': ..`; a quoted string, a bracketed list or object, or a bare word) becomes `[cut]`.
+
+use memchr::memchr2;
+
+/// What a user-text value is replaced with.
+pub const CUT: &str = "[cut]";
+
+/// Keys whose value is text a user wrote or a user's name.
+const USER_TEXT_KEYS: [&[u8]; 7] = [
+    b"content",
+    b"username",
+    b"global_name",
+    b"nick",
+    b"display_name",
+    b"author",
+    b"senders",
+];
+
+/// Keys a payload's summary keeps (values that are numbers, `null` or event-type words).
+const KEPT_KEYS: [&[u8]; 4] = [b"t", b"s", b"op", b"channel_id"];
+
+/// `text` without payloads and user text, into `dst`. False (and `dst` untouched) when there
+/// is nothing to cut, so the caller keeps `text`.
+pub(crate) fn cut_into(text: &[u8], dst: &mut Vec<u8>) -> bool {
+    if !may_hold(text) {
+        return false;
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if b == b'{' && starts_object(&text[i + 1..]) {
+            let end = value_end(text, i);
+            summarize(&text[i..end], &mut out);
+            changed = true;
+            i = end;
+            continue;
+        }
+        if let Some((key_end, value_start)) = user_key_at(text, i) {
+            out.extend_from_slice(&text[i..key_end]);
+            out.extend_from_slice(&text[key_end..value_start]);
+            let end = value_end(text, value_start);
+            if end > value_start {
+                out.extend_from_slice(CUT.as_bytes());
+                changed = true;
+            }
+            i = end.max(value_start);
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    if changed {
+        *dst = out;
+    }
+    changed
+}
+
+/// The cheap test: a payload object or a user-text key could be there.
+fn may_hold(text: &[u8]) -> bool {
+    memchr::memchr(b'{', text).is_some()
+        || USER_TEXT_KEYS
+            .iter()
+            .any(|k| memchr::memmem::find(text, k).is_some())
+}
+
+/// After `{`: a quoted key (spaces allowed), the start of a JSON object or Python dict.
+fn starts_object(rest: &[u8]) -> bool {
+    let rest = rest.trim_ascii_start();
+    matches!(rest.first(), Some(b'\'' | b'"'))
+}
+
+/// A user-text key starting at `i` (a whole word, maybe quoted) followed by `=`, `:` or
+/// `": `: (end of the key with its quote, start of its value).
+fn user_key_at(text: &[u8], i: usize) -> Option<(usize, usize)> {
+    let quote = matches!(text[i], b'"' | b'\'');
+    let start = i + usize::from(quote);
+    if !quote && i > 0 && (text[i - 1].is_ascii_alphanumeric() || text[i - 1] == b'_') {
+        return None;
+    }
+    let key = USER_TEXT_KEYS
+        .iter()
+        .find(|k| text[start..].starts_with(k))?;
+    let mut j = start + key.len();
+    if quote {
+        if text.get(j) != Some(&text[i]) {
+            return None;
+        }
+        j += 1;
+    } else if text
+        .get(j)
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        return None;
+    }
+    let key_end = j;
+    match text.get(j) {
+        Some(b'=') => j += 1,
+        Some(b':') => {
+            j += 1;
+            while text.get(j) == Some(&b' ') {
+                j += 1;
+            }
+        }
+        _ => return None,
+    }
+    Some((key_end, j))
+}
+
+/// The end of the value starting at `i`: a quoted string, a bracketed list or object (nested,
+/// quotes respected; the line's end when it never closes), or a bare word up to a space, comma
+/// or closing bracket.
+fn value_end(text: &[u8], i: usize) -> usize {
+    let Some(&first) = text.get(i) else {
+        return i;
+    };
+    match first {
+        b'"' | b'\'' => string_end(text, i),
+        b'{' | b'[' | b'(' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < text.len() {
+                match text[j] {
+                    b'"' | b'\'' => {
+                        j = string_end(text, j);
+                        continue;
+                    }
+                    b'{' | b'[' | b'(' => depth += 1,
+                    b'}' | b']' | b')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            text.len()
+        }
+        _ => {
+            let rest = &text[i..];
+            let stop = rest
+                .iter()
+                .position(|b| matches!(b, b' ' | b',' | b'{' | b'[' | b'(' | b'}' | b']' | b')'))
+                .unwrap_or(rest.len());
+            // `User { .. }`, `Some("..")`: the word and its group.
+            let after = i + stop + usize::from(rest.get(stop) == Some(&b' '));
+            if stop > 0 && matches!(text.get(after), Some(b'{' | b'(' | b'[')) {
+                return value_end(text, after);
+            }
+            i + stop
+        }
+    }
+}
+
+/// The end of the quoted string at `i` (past its closing quote; the line's end when none).
+fn string_end(text: &[u8], i: usize) -> usize {
+    let q = text[i];
+    let mut j = i + 1;
+    while let Some(off) = memchr2(q, b'\\', &text[j..]) {
+        let at = j + off;
+        if text[at] == b'\\' {
+            j = at + 2;
+            if j >= text.len() {
+                return text.len();
+            }
+            continue;
+        }
+        return at + 1;
+    }
+    text.len()
+}
+
+/// A payload object -> `{t: MESSAGE_CREATE, s: 5, op: 0, channel_id: 1, …}`.
+fn summarize(obj: &[u8], out: &mut Vec<u8>) {
+    out.push(b'{');
+    let mut first = true;
+    for key in KEPT_KEYS {
+        if let Some(v) = kept_value(obj, key) {
+            if !first {
+                out.extend_from_slice(b", ");
+            }
+            first = false;
+            out.extend_from_slice(key);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v);
+        }
+    }
+    out.extend_from_slice(if first { "…}" } else { ", …}" }.as_bytes());
+}
+
+/// The first value of the quoted key `key` in `obj` when it is harmless: a number, `null` /
+/// `None`, or an upper-case event-type word.
+fn kept_value<'a>(obj: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut j = 0;
+    while j < obj.len() {
+        match obj[j] {
+            b'"' | b'\'' => {
+                let end = string_end(obj, j);
+                let inner = &obj[j + 1..end.saturating_sub(1).max(j + 1)];
+                let after = obj[end..].trim_ascii_start();
+                if inner == key && after.first() == Some(&b':') {
+                    let colon = obj.len() - after.len();
+                    let rest = &obj[colon + 1..];
+                    let vstart = colon + 1 + (rest.len() - rest.trim_ascii_start().len());
+                    let v = &obj[vstart..value_end(obj, vstart)];
+                    let v = match v {
+                        [b'"' | b'\'', inner @ .., b'"' | b'\''] => inner,
+                        v => v,
+                    };
+                    let harmless = !v.is_empty()
+                        && v.len() <= 40
+                        && (v.iter().all(u8::is_ascii_digit)
+                            || v == b"null"
+                            || v == b"None"
+                            || v.iter().all(|b| {
+                                b.is_ascii_uppercase() || *b == b'_' || b.is_ascii_digit()
+                            }));
+                    if harmless {
+                        return Some(v);
+                    }
+                }
+                j = end;
+            }
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(s: &str) -> String {
+        let mut dst = Vec::new();
+        if cut_into(s.as_bytes(), &mut dst) {
+            String::from_utf8(dst).unwrap()
+        } else {
+            s.to_owned()
+        }
+    }
+
+    #[test]
+    fn payloads_keep_type_sequence_and_channel() {
+        let py = "[2026-04-19 04:12:29] [DEBUG   ] discord.gateway: For Shard ID None: WebSocket Event: {'t': 'MESSAGE_CREATE', 's': 5, 'op': 0, 'd': {'content': 'my secret plan', 'channel_id': '1496011987654321098', 'author': {'username': 'alice', 'id': '412233445566778899'}}}";
+        assert_eq!(
+            cut(py),
+            "[2026-04-19 04:12:29] [DEBUG   ] discord.gateway: For Shard ID None: WebSocket Event: {t: MESSAGE_CREATE, s: 5, op: 0, channel_id: 1496011987654321098, …}"
+        );
+        let json = r#"TRACE WebSocketClient - <- {"op":0,"s":7,"t":"MESSAGE_CREATE","d":{"content":"it's \"quoted\" {}","channel_id":"1"}}"#;
+        assert_eq!(
+            cut(json),
+            "TRACE WebSocketClient - <- {t: MESSAGE_CREATE, s: 7, op: 0, channel_id: 1, …}"
+        );
+        // A type that is not a word is not kept; a payload cut at the line's end is cut whole.
+        assert_eq!(cut("x {'t': 'hello there', 'd': {'content': 'a"), "x {…}");
+    }
+
+    #[test]
+    fn user_text_fields() {
+        assert_eq!(
+            cut(r#"batch dispatched thread_key=discord:1 senders=["alice", "bob"] n=1"#),
+            "batch dispatched thread_key=discord:1 senders=[cut] n=1"
+        );
+        assert_eq!(
+            cut(
+                r#"Message { id: MessageId(1), content: "my secret plan", author: User { name: "alice" }, nick: None }"#
+            ),
+            r#"Message { id: MessageId(1), content: [cut], author: [cut], nick: [cut] }"#
+        );
+        assert_eq!(
+            cut(r#"received message content="my secret plan" username=alice"#),
+            "received message content=[cut] username=[cut]"
+        );
+        // Look-alikes stay.
+        for s in [
+            "discord bot connected user=AgentBroker",
+            "contents=1 nickname=x unauthor=y",
+            "Shard ID None has connected to Gateway (Session ID: 388b).",
+        ] {
+            assert_eq!(cut(s), s);
+        }
+    }
+}
