@@ -5,4 +5,5 @@ mod framing;
 mod golden;
 mod kube_json;
 mod profiles_api;
+mod replay;
 mod support;
