@@ -12,6 +12,7 @@ mod finding_kinds;
 mod kubernetes;
 mod layering;
 mod otlp;
+mod privacy;
 mod replay_examples;
 mod sources;
 mod support;
