@@ -399,13 +399,13 @@ fn capture_text(raw: &[u8]) -> String {
 /// Milliseconds, whole or with a fraction (`1234`, `1234.5`).
 fn parse_millis(raw: &[u8]) -> Option<u64> {
     let ms: f64 = std::str::from_utf8(raw.trim_ascii()).ok()?.parse().ok()?;
-    (ms.is_finite() && ms >= 0.0 && ms < 1e15).then(|| ms.round() as u64)
+    (ms.is_finite() && (0.0..1e15).contains(&ms)).then(|| ms.round() as u64)
 }
 
 /// Seconds (`2.5`) as milliseconds.
 fn parse_seconds_as_millis(raw: &[u8]) -> Option<u64> {
     let s: f64 = std::str::from_utf8(raw.trim_ascii()).ok()?.parse().ok()?;
-    (s.is_finite() && s >= 0.0 && s < 1e12).then(|| (s * 1000.0).round() as u64)
+    (s.is_finite() && (0.0..1e12).contains(&s)).then(|| (s * 1000.0).round() as u64)
 }
 
 fn parse_num<T: std::str::FromStr>(raw: &[u8]) -> Option<T> {
