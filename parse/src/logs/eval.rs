@@ -214,11 +214,21 @@ impl Eval<'_, '_> {
 /// The evidence text: payloads and user text cut, lossy UTF-8, bounded.
 fn evidence(text: &[u8]) -> String {
     let mut cut = Vec::new();
-    let text = if privacy::cut_into(text, &mut cut) {
-        &cut
-    } else {
-        text
-    };
+    if privacy::cut_into(text, &mut cut) {
+        let keep = cut.trim_ascii_end().len();
+        if keep <= MAX_EVIDENCE_BYTES {
+            cut.truncate(keep);
+            // The line's own bytes with UTF-8 put in: no copy when the line is UTF-8.
+            return String::from_utf8(cut)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        }
+        return bounded(&cut);
+    }
+    bounded(text)
+}
+
+/// Lossy UTF-8, cut at [`MAX_EVIDENCE_BYTES`] (ending with `…`).
+fn bounded(text: &[u8]) -> String {
     let text = text.trim_ascii_end();
     if text.len() <= MAX_EVIDENCE_BYTES {
         // Valid UTF-8 (nearly every line) is checked much faster than the lossy path walks it.

@@ -10,6 +10,9 @@
 //!   `display_name`, `author`, `senders`) in any spelling (`key=..`, `key: ..`, `"key": ..`,
 //!   `'key': ..`; a quoted string, a bracketed list or object, or a bare word) becomes `[cut]`.
 
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
 use memchr::memchr2;
 
 /// What a user-text value is replaced with.
@@ -29,56 +32,67 @@ const USER_TEXT_KEYS: [&[u8]; 7] = [
 /// Keys a payload's summary keeps (values that are numbers, `null` or event-type words).
 const KEPT_KEYS: [&[u8]; 4] = [b"t", b"s", b"op", b"channel_id"];
 
+/// One search for every place a cut can start: a payload object's `{` and the user-text
+/// keys (verified where found).
+static STARTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let mut pats: Vec<&[u8]> = vec![b"{'", b"{\"", b"{ '", b"{ \""];
+    pats.extend(USER_TEXT_KEYS);
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(pats)
+        .expect("fixed patterns")
+});
+
+/// Patterns of [`STARTS`] before the keys.
+const OBJECT_PATTERNS: usize = 4;
+
 /// `text` without payloads and user text, into `dst`. False (and `dst` untouched) when there
-/// is nothing to cut, so the caller keeps `text`.
+/// is nothing to cut, so the caller keeps `text`: one search, no allocation.
 pub(crate) fn cut_into(text: &[u8], dst: &mut Vec<u8>) -> bool {
-    if !may_hold(text) {
+    let mut copied = 0;
+    let mut out: Option<Vec<u8>> = None;
+    let mut from = 0;
+    while from < text.len() {
+        let Some(m) = STARTS.find(&text[from..]) else {
+            break;
+        };
+        let at = from + m.start();
+        // (where the cut starts, where the kept part before it ends, what replaces it)
+        let cut = if m.pattern().as_usize() < OBJECT_PATTERNS {
+            Some((at, None))
+        } else {
+            // The key may be quoted: its opening quote is the byte before.
+            let key_at = if at > 0 && matches!(text[at - 1], b'"' | b'\'') {
+                at - 1
+            } else {
+                at
+            };
+            user_key_at(text, key_at).map(|(_, value)| (value, Some(CUT)))
+        };
+        let Some((start, with)) = cut else {
+            from = at + 1;
+            continue;
+        };
+        let end = value_end(text, start);
+        if end == start {
+            from = at + 1;
+            continue;
+        }
+        let o = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+        o.extend_from_slice(&text[copied..start]);
+        match with {
+            Some(w) => o.extend_from_slice(w.as_bytes()),
+            None => summarize(&text[start..end], o),
+        }
+        copied = end;
+        from = end;
+    }
+    let Some(mut o) = out else {
         return false;
-    }
-    let mut out = Vec::with_capacity(text.len());
-    let mut changed = false;
-    let mut i = 0;
-    while i < text.len() {
-        let b = text[i];
-        if b == b'{' && starts_object(&text[i + 1..]) {
-            let end = value_end(text, i);
-            summarize(&text[i..end], &mut out);
-            changed = true;
-            i = end;
-            continue;
-        }
-        if let Some((key_end, value_start)) = user_key_at(text, i) {
-            out.extend_from_slice(&text[i..key_end]);
-            out.extend_from_slice(&text[key_end..value_start]);
-            let end = value_end(text, value_start);
-            if end > value_start {
-                out.extend_from_slice(CUT.as_bytes());
-                changed = true;
-            }
-            i = end.max(value_start);
-            continue;
-        }
-        out.push(b);
-        i += 1;
-    }
-    if changed {
-        *dst = out;
-    }
-    changed
-}
-
-/// The cheap test: a payload object or a user-text key could be there.
-fn may_hold(text: &[u8]) -> bool {
-    memchr::memchr(b'{', text).is_some()
-        || USER_TEXT_KEYS
-            .iter()
-            .any(|k| memchr::memmem::find(text, k).is_some())
-}
-
-/// After `{`: a quoted key (spaces allowed), the start of a JSON object or Python dict.
-fn starts_object(rest: &[u8]) -> bool {
-    let rest = rest.trim_ascii_start();
-    matches!(rest.first(), Some(b'\'' | b'"'))
+    };
+    o.extend_from_slice(&text[copied..]);
+    *dst = o;
+    true
 }
 
 /// A user-text key starting at `i` (a whole word, maybe quoted) followed by `=`, `:` or
