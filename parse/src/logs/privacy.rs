@@ -10,10 +10,7 @@
 //!   `display_name`, `author`, `senders`) in any spelling (`key=..`, `key: ..`, `"key": ..`,
 //!   `'key': ..`; a quoted string, a bracketed list or object, or a bare word) becomes `[cut]`.
 
-use std::sync::LazyLock;
-
-use aho_corasick::{AhoCorasick, MatchKind};
-use memchr::memchr2;
+use memchr::{memchr2, memchr3};
 
 /// What a user-text value is replaced with.
 pub const CUT: &str = "[cut]";
@@ -32,42 +29,19 @@ const USER_TEXT_KEYS: [&[u8]; 7] = [
 /// Keys a payload's summary keeps (values that are numbers, `null` or event-type words).
 const KEPT_KEYS: [&[u8]; 4] = [b"t", b"s", b"op", b"channel_id"];
 
-/// One search for every place a cut can start: a payload object's `{` and the user-text
-/// keys (verified where found).
-static STARTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    let mut pats: Vec<&[u8]> = vec![b"{'", b"{\"", b"{ '", b"{ \""];
-    pats.extend(USER_TEXT_KEYS);
-    AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostFirst)
-        .build(pats)
-        .expect("fixed patterns")
-});
-
-/// Patterns of [`STARTS`] before the keys.
-const OBJECT_PATTERNS: usize = 4;
-
 /// `text` without payloads and user text, into `dst`. False (and `dst` untouched) when there
-/// is nothing to cut, so the caller keeps `text`: one search, no allocation.
+/// is nothing to cut, so the caller keeps `text`. One pass over the `{`, `=` and `:` of the
+/// line (a cut starts at one of them), no allocation when nothing is cut.
 pub(crate) fn cut_into(text: &[u8], dst: &mut Vec<u8>) -> bool {
     let mut copied = 0;
     let mut out: Option<Vec<u8>> = None;
     let mut from = 0;
-    while from < text.len() {
-        let Some(m) = STARTS.find(&text[from..]) else {
-            break;
-        };
-        let at = from + m.start();
-        // (where the cut starts, where the kept part before it ends, what replaces it)
-        let cut = if m.pattern().as_usize() < OBJECT_PATTERNS {
-            Some((at, None))
+    while let Some(rel) = memchr3(b'{', b'=', b':', &text[from..]) {
+        let at = from + rel;
+        let cut = if text[at] == b'{' {
+            starts_object(&text[at + 1..]).then_some((at, None))
         } else {
-            // The key may be quoted: its opening quote is the byte before.
-            let key_at = if at > 0 && matches!(text[at - 1], b'"' | b'\'') {
-                at - 1
-            } else {
-                at
-            };
-            user_key_at(text, key_at).map(|(_, value)| (value, Some(CUT)))
+            user_key_before(text, at).map(|value| (value, Some(CUT)))
         };
         let Some((start, with)) = cut else {
             from = at + 1;
@@ -95,41 +69,43 @@ pub(crate) fn cut_into(text: &[u8], dst: &mut Vec<u8>) -> bool {
     true
 }
 
-/// A user-text key starting at `i` (a whole word, maybe quoted) followed by `=`, `:` or
-/// `": `: (end of the key with its quote, start of its value).
-fn user_key_at(text: &[u8], i: usize) -> Option<(usize, usize)> {
-    let quote = matches!(text[i], b'"' | b'\'');
-    let start = i + usize::from(quote);
-    if !quote && i > 0 && (text[i - 1].is_ascii_alphanumeric() || text[i - 1] == b'_') {
+/// After `{`: a quoted key (spaces allowed), the start of a JSON object or Python dict.
+fn starts_object(rest: &[u8]) -> bool {
+    let rest = rest.trim_ascii_start();
+    matches!(rest.first(), Some(b'\'' | b'"'))
+}
+
+/// The `=` or `:` at `sep` ends a user-text key (a whole word, maybe quoted: `content=`,
+/// `content: `, `"content": `, `'content': `): where its value starts.
+fn user_key_before(text: &[u8], sep: usize) -> Option<usize> {
+    let mut end = sep;
+    let quote = match end.checked_sub(1).map(|i| text[i]) {
+        Some(q @ (b'"' | b'\'')) => {
+            end -= 1;
+            Some(q)
+        }
+        _ => None,
+    };
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut start = end;
+    while start > 0 && word(text[start - 1]) {
+        start -= 1;
+    }
+    if !USER_TEXT_KEYS.contains(&&text[start..end]) {
         return None;
     }
-    let key = USER_TEXT_KEYS
-        .iter()
-        .find(|k| text[start..].starts_with(k))?;
-    let mut j = start + key.len();
-    if quote {
-        if text.get(j) != Some(&text[i]) {
+    if let Some(q) = quote {
+        if start == 0 || text[start - 1] != q {
             return None;
         }
-        j += 1;
-    } else if text
-        .get(j)
-        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
-    {
-        return None;
     }
-    let key_end = j;
-    match text.get(j) {
-        Some(b'=') => j += 1,
-        Some(b':') => {
-            j += 1;
-            while text.get(j) == Some(&b' ') {
-                j += 1;
-            }
+    let mut value = sep + 1;
+    if text[sep] == b':' {
+        while text.get(value) == Some(&b' ') {
+            value += 1;
         }
-        _ => return None,
     }
-    Some((key_end, j))
+    Some(value)
 }
 
 /// The end of the value starting at `i`: a quoted string, a bracketed list or object (nested,
