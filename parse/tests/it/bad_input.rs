@@ -90,7 +90,7 @@ fn invalid_utf8_and_garbage() {
     log.extend_from_slice(b"\xff\xfe\x00\x01 not text \xc3\x28\n");
     log.extend_from_slice(b"2026-04-19T04:12:04.912640Z  INFO openab::discord: discord bot connected user=Agent\xffBroker\n");
     log.extend_from_slice(b"\x80\x81\x82 discord bot connected \xe2\x82\n");
-    log.extend_from_slice(b"2026-04-19T04:15:58Z  INFO openab::dispatch: batch dispatched senders=[\"\xf0\x9f\x98\x80\xf0\x9f\"]\n");
+    log.extend_from_slice(b"2026-04-19T04:15:58Z  INFO openab::dispatch: batch dispatched thread_key=\"\xf0\x9f\x98\x80\xf0\x9f\" senders=[\"\xf0\x9f\x98\x80\"]\n");
     // Deterministic binary noise with escapes, NULs, CRs and newlines.
     let mut x: u32 = 0x1234_5678;
     for _ in 0..200_000 {
@@ -106,13 +106,10 @@ fn invalid_utf8_and_garbage() {
     let events: Vec<&str> = out.iter().map(|o| session(o).event.name()).collect();
     assert_eq!(events, ["ready", "dispatch", "stopped"]);
     assert_eq!(session(&out[0]).bot.as_deref(), Some("Agent\u{fffd}Broker"));
-    assert!(
-        session(&out[1])
-            .line
-            .as_ref()
-            .unwrap()
-            .contains("\u{1f600}")
-    );
+    let dispatched = session(&out[1]).line.as_ref().unwrap();
+    assert!(dispatched.contains("\u{1f600}"), "{dispatched}");
+    // The user names are cut, bytes and all.
+    assert!(dispatched.ends_with("senders=[cut]"), "{dispatched}");
     let c = *s.counts();
     let newlines = log.iter().filter(|&&b| b == b'\n').count() as u64;
     assert_eq!(c.lines(), newlines + 1, "every physical line counted once");
