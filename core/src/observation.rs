@@ -286,6 +286,24 @@ mod tests {
     use super::*;
     use chrono::{NaiveDate, TimeZone};
 
+    /// The recording format of a log's activity: its pod, no text.
+    #[test]
+    fn log_activity_round_trips() {
+        let o = Observation {
+            at: Utc.with_ymd_and_hms(2026, 4, 19, 4, 5, 0).unwrap(),
+            source: "file:/var/log/bots/a.log".into(),
+            body: Body::LogActivity(LogActivity {
+                instance: Arc::new(InstanceId::pod("bots", "agentbroker-5f7b9c6d8-p4m2z")),
+            }),
+        };
+        let json = serde_json::to_string(&o).unwrap();
+        assert_eq!(
+            json,
+            r#"{"at":"2026-04-19T04:05:00Z","source":"file:/var/log/bots/a.log","body":{"type":"log_activity","instance":{"namespace":"bots","pod":"agentbroker-5f7b9c6d8-p4m2z"}}}"#
+        );
+        assert_eq!(serde_json::from_str::<Observation>(&json).unwrap(), o);
+    }
+
     /// Agrees with chrono's own subtraction, both ways round, across seconds and days, and on
     /// a leap second.
     #[test]
