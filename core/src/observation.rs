@@ -59,6 +59,7 @@ pub enum Body {
     /// What the remediation actor did (or would do) about a deaf session: its outcome comes
     /// back as an observation so the engine turns it into a finding, and `--record` keeps it.
     Remediation(Remediation),
+    LogActivity(LogActivity),
 }
 
 /// Where a bot process runs: a pod's container, or a plain name outside Kubernetes.
@@ -309,6 +310,18 @@ impl RemediationOutcome {
         }
     }
 }
+/// A pod's log went on up to `at` with lines that said nothing about a session (heartbeat
+/// chatter, the bot's own work): time passes for the engine, and the pod is alive, up to its
+/// last line. A log stream sends one at most every [`LOG_ACTIVITY_EVERY_SECS`] of log time,
+/// and one for its last line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogActivity {
+    /// Shared with the stream's session observations.
+    pub instance: Arc<InstanceId>,
+}
+
+/// Log time between two [`LogActivity`] observations of one stream.
+pub const LOG_ACTIVITY_EVERY_SECS: i64 = 30;
 
 /// A source's own health, for `source_up` and `/healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,6 +340,24 @@ pub struct SourceHealth {
 mod tests {
     use super::*;
     use chrono::{NaiveDate, TimeZone};
+
+    /// The recording format of a log's activity: its pod, no text.
+    #[test]
+    fn log_activity_round_trips() {
+        let o = Observation {
+            at: Utc.with_ymd_and_hms(2026, 4, 19, 4, 5, 0).unwrap(),
+            source: "file:/var/log/bots/a.log".into(),
+            body: Body::LogActivity(LogActivity {
+                instance: Arc::new(InstanceId::pod("bots", "agentbroker-5f7b9c6d8-p4m2z")),
+            }),
+        };
+        let json = serde_json::to_string(&o).unwrap();
+        assert_eq!(
+            json,
+            r#"{"at":"2026-04-19T04:05:00Z","source":"file:/var/log/bots/a.log","body":{"type":"log_activity","instance":{"namespace":"bots","pod":"agentbroker-5f7b9c6d8-p4m2z"}}}"#
+        );
+        assert_eq!(serde_json::from_str::<Observation>(&json).unwrap(), o);
+    }
 
     /// Agrees with chrono's own subtraction, both ways round, across seconds and days, and on
     /// a leap second.

@@ -35,6 +35,10 @@ pub struct Config {
     pub tick_ms: u64,
     /// Longest line kept; the rest is counted and dropped.
     pub max_line_bytes: usize,
+    /// The zone of times that a log line writes without one (`[2026-04-19 04:12:26]`): `UTC`
+    /// (the default), an offset (`+02:00`) or an IANA name (`Europe/Berlin`). A container's
+    /// timestamp, and a time with its own zone, are read as written.
+    pub log_timezone: dge_parse::logs::LogZone,
     pub engine: EngineConfig,
     /// How a pod's labels name its bot.
     pub attribution: PodAttribution,
@@ -65,6 +69,7 @@ impl Default for Config {
             default_bot: None,
             tick_ms: 1000,
             max_line_bytes: 1 << 20,
+            log_timezone: dge_parse::logs::LogZone::Utc,
             engine: EngineConfig::default(),
             attribution: PodAttribution::default(),
             rules: Vec::new(),
@@ -175,6 +180,7 @@ impl Config {
             rule_placement: self.rule_placement,
             json_fields: self.json_fields.clone(),
             max_line_bytes: self.max_line_bytes,
+            zone: self.log_timezone,
             default_bot: self.default_bot.clone(),
             attribution: self.attribution.clone(),
         }

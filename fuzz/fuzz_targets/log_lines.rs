@@ -1,11 +1,12 @@
-//! Log lines through framing (kubectl, CRI partial joining, ANSI), redaction and every
-//! built-in profile, fed in chunks as the tailers do: no panic, every line counted once,
-//! bounded buffers.
+//! Log lines through framing (kubectl, CRI partial joining, ANSI), timestamps (offsets, comma
+//! decimals, zone-less times in a UTC, fixed-offset or IANA zone), redaction, the payload and
+//! user-text cut, activity observations and every built-in profile, fed in chunks as the
+//! tailers do: no panic, every line counted once, bounded buffers.
 #![no_main]
 
 use dge_core::observation::InstanceId;
 use dge_parse::lines::LineSplitter;
-use dge_parse::logs::{Framing, LogStream, builtin_names, builtin_profile};
+use dge_parse::logs::{Framing, LogStream, LogZone, builtin_names, builtin_profile};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,8 +18,14 @@ fuzz_target!(|data: &[u8]| {
     let framing = Framing::ALL[usize::from(sel >> 4) % Framing::ALL.len()];
     // Small bounds, so that the over-long paths run too.
     let max = 64 + usize::from(sel) * 8;
+    let zone: LogZone = ["UTC", "+03:00", "Europe/Berlin", "America/St_Johns"]
+        [usize::from(sel >> 2) % 4]
+        .parse()
+        .unwrap();
     let mut stream = LogStream::new(profile, framing, InstanceId::pod("ns", "pod"), "fuzz".into())
-        .with_max_line_bytes(max);
+        .with_max_line_bytes(max)
+        .with_zone(zone)
+        .with_activity(sel & 1 == 1);
     let mut splitter = LineSplitter::new(max);
     let mut out = Vec::new();
     let mut lines = 0u64;
@@ -41,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
     });
     stream.finish(&mut out);
     assert_eq!(stream.counts().lines(), lines, "every line counted once");
+    assert!(stream.counts().untimed <= stream.counts().malformed);
     for o in &out {
         let text = format!("{o:?}");
         assert!(!text.contains('\u{1b}'), "no escape codes kept");

@@ -116,6 +116,7 @@ fn main() {
         attribution: &attribution,
         default_bot: None,
         max_line_bytes: 1 << 20,
+        zone: Default::default(),
     };
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::kube_json::{PodAttribution, read_json_capture};
 use super::lines::LineSplitter;
-use super::logs::{CompiledProfile, Framing, LogStream, Outcome};
+use super::logs::{CompiledProfile, Framing, LogStream, LogZone, Outcome};
 use crate::error::{Error, Result};
-use dge_core::observation::{InstanceId, Observation, Timestamp};
+use dge_core::observation::{Body, InstanceId, Observation, Timestamp};
 
 /// What one input file was and what came of it.
 #[derive(Debug, Clone, Serialize)]
@@ -113,7 +113,11 @@ impl LogReader {
                 out.len() >= BATCH
             });
         }
-        self.observations += out.len();
+        // Session observations only: the news that a log goes on is not one.
+        self.observations += out
+            .iter()
+            .filter(|o| !matches!(o.body, Body::LogActivity(_)))
+            .count();
         self.pending = out.into();
     }
 
@@ -204,6 +208,8 @@ pub struct ReadOptions<'a> {
     pub attribution: &'a PodAttribution,
     pub default_bot: Option<String>,
     pub max_line_bytes: usize,
+    /// The zone of zone-less times in plain logs (`log_timezone`).
+    pub zone: LogZone,
 }
 
 const MAX_PROBLEMS_PER_FILE: usize = 20;
@@ -243,7 +249,9 @@ pub fn open_paths(paths: &[PathBuf], opts: &ReadOptions<'_>) -> Result<Replay> {
                 format!("file:{}", f.display()),
             )
             .with_bot(opts.default_bot.clone())
-            .with_max_line_bytes(opts.max_line_bytes);
+            .with_max_line_bytes(opts.max_line_bytes)
+            .with_zone(opts.zone)
+            .with_activity(true);
             Reader::Log(Box::new(LogReader {
                 path: f.clone(),
                 file,

@@ -107,6 +107,24 @@ impl Engine {
         }
     }
 
+    /// A pod's log went on (lines no rule took): the pod was seen alive then. Only a pod the
+    /// engine already knows is touched; time itself advanced in `observe`.
+    pub(super) fn on_log_activity(&mut self, at: Timestamp, instance: &Arc<InstanceId>) {
+        let addr = Arc::as_ptr(instance) as usize;
+        let ix = match self.by_stream.get(&addr) {
+            Some(&(_, i)) => Some(i),
+            None => self
+                .resolved
+                .get(instance.namespace.as_str())
+                .and_then(|m| m.get(instance.pod.as_str()))
+                .copied(),
+        };
+        if let Some(i) = ix {
+            let inst = self.instances.at_mut(i);
+            inst.last_seen = inst.last_seen.max(at);
+        }
+    }
+
     /// Log lines seen before the lifecycle source named the pod's namespace created an
     /// instance without one: it is this pod.
     pub(super) fn adopt_unnamespaced(&mut self, key: &PodKey) {

@@ -170,6 +170,7 @@ impl Engine {
                 self.sources.insert(h.source, (h.up, h.detail));
             }
             Body::Remediation(r) => self.detectors_on_remediation(at, &r, &obs.source),
+            Body::LogActivity(a) => self.on_log_activity(at, &a.instance),
         }
         self.follow_handovers(false);
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use dge_parse::logs::write_parse_report;
+use dge_parse::logs::write_parse_report_in;
 
 /// Classifies every line of `path` (`-` = stdin) with `profile` and prints one row per line
 /// (the text is the parse crate's, which its golden files check).
@@ -19,7 +19,7 @@ pub fn parse(cfg: &Config, profile: &str, path: &Path, out: &mut dyn Write) -> R
     } else {
         bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     }
-    write_parse_report(compiled, &bytes, out).map_err(output)
+    write_parse_report_in(compiled, cfg.log_timezone, &bytes, out).map_err(output)
 }
 
 /// Writing the classified lines failed (a closed pipe, a full disk).

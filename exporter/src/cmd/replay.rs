@@ -45,6 +45,7 @@ pub fn replay_with_traces(
         attribution: &cfg.attribution,
         default_bot: default_bot.clone(),
         max_line_bytes: cfg.max_line_bytes,
+        zone: cfg.log_timezone,
     };
     let mut input = open_paths(paths, &opts)?;
     let mut engine_cfg = cfg.engine.clone();

@@ -1,6 +1,6 @@
 //! What every log-reading source shares, gathered from the root config's top-level keys
-//! (`profile`, `[bot_profiles]`, `[[rule]]`, `json_fields`, `max_line_bytes`, `default_bot`,
-//! `[attribution]`): a source builds its readers from this, not from the root config, so the
+//! (`profile`, `[bot_profiles]`, `[[rule]]`, `json_fields`, `max_line_bytes`, `log_timezone`,
+//! `default_bot`, `[attribution]`): a source builds its readers from this, not from the root config, so the
 //! config module depends on the sources and never the other way round.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use dge_parse::kube_json::PodAttribution;
-use dge_parse::logs::{CompiledProfile, Placement, ProfileSet, Rule, StructuredFields};
+use dge_parse::logs::{CompiledProfile, LogZone, Placement, ProfileSet, Rule, StructuredFields};
 
 /// The shared parsing settings of the log sources.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,8 @@ pub struct LogSettings {
     pub json_fields: Option<StructuredFields>,
     /// Longest line kept.
     pub max_line_bytes: usize,
+    /// The zone of zone-less times in plain logs (`log_timezone`, default UTC).
+    pub zone: LogZone,
     /// The bot of lines and pods nothing else attributes.
     pub default_bot: Option<String>,
     /// How a pod's labels name its bot.

@@ -13,6 +13,7 @@ mod finding_kinds;
 mod kubernetes;
 mod layering;
 mod otlp;
+mod privacy;
 mod remediation;
 mod replay_examples;
 mod sources;

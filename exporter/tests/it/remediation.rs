@@ -40,6 +40,7 @@ fn seed_engine() -> Engine {
         attribution: &cfg.attribution,
         default_bot: None,
         max_line_bytes: cfg.max_line_bytes,
+        zone: cfg.log_timezone,
     };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rollout-restart-silent");
     let mut input = open_paths(&[dir], &opts).unwrap();

@@ -3,7 +3,7 @@
 
 use super::stream::{Buffers, Meta};
 use super::structured::{self, Format};
-use super::{Classified, CompiledProfile, MAX_EVIDENCE_BYTES, Outcome, redact};
+use super::{Classified, CompiledProfile, MAX_EVIDENCE_BYTES, Outcome, privacy, redact};
 use crate::logs::framing::FramedLine;
 use dge_core::observation::{Body, Observation, SessionObservation, Timestamp};
 
@@ -17,6 +17,8 @@ pub(super) struct Done {
     pub(super) group: Option<u8>,
     /// A time read from the line's content (JSON / logfmt) for the framer's clock.
     pub(super) new_time: Option<Timestamp>,
+    /// The line's time, when it had one.
+    pub(super) at: Option<Timestamp>,
 }
 
 impl Done {
@@ -25,6 +27,14 @@ impl Done {
             outcome: Outcome::Ignored,
             group: None,
             new_time: None,
+            at: None,
+        }
+    }
+
+    fn malformed() -> Self {
+        Self {
+            outcome: Outcome::Malformed,
+            ..Self::ignored()
         }
     }
 }
@@ -68,32 +78,49 @@ impl Eval<'_, '_> {
         let mut new_time = None;
         if fmt != Format::Text
             && !line.own_time
-            && let Some(t) = structured::line_time(raw, fmt, profile.structured_fields())
+            && let Some(t) =
+                structured::line_time_in(raw, fmt, profile.structured_fields(), meta.zone)
         {
             at = Some(t);
             new_time = Some(t);
+        }
+        if cont {
+            at = at.or(bufs.message_at);
+        } else {
+            bufs.message_at = at;
         }
         if let Some(d) = detail.as_deref_mut() {
             d.at = at;
             d.truncated = line.truncated;
         }
-        let Some(at) = at else {
+        let untimed = at.is_none();
+        if untimed {
             if raw.iter().all(u8::is_ascii_whitespace) {
                 note(&mut detail, "blank");
                 return Done::ignored();
             }
+            // Counted, never given a neighbour's time. Only `parse` goes on, to say what the
+            // line would have been with a time.
             *last_malformed = Some("no timestamp");
-            note(&mut detail, "no timestamp");
-            return Done {
-                outcome: Outcome::Malformed,
-                group: None,
-                new_time: None,
-            };
-        };
+            if detail.is_none() {
+                if !cont {
+                    bufs.header_ok = false;
+                }
+                return Done::malformed();
+            }
+        }
         let ignored = |detail: &mut Option<&mut Classified>, why| {
             note(detail, why);
+            if untimed {
+                if let Some(d) = detail.as_deref_mut() {
+                    d.would_be = Some(Outcome::Ignored);
+                    d.note = Some("no timestamp");
+                }
+                return Done::malformed();
+            }
             Done {
                 new_time,
+                at,
                 ..Done::ignored()
             }
         };
@@ -103,6 +130,7 @@ impl Eval<'_, '_> {
             work,
             header,
             header_ok,
+            ..
         } = bufs;
         if !cont {
             *header_ok = false;
@@ -172,6 +200,14 @@ impl Eval<'_, '_> {
         let Some(event) = m.event else {
             return ignored(&mut detail, "ignore rule");
         };
+        let Some(at) = at else {
+            if let Some(d) = detail {
+                d.event = Some(event);
+                d.would_be = Some(Outcome::Matched);
+                d.note = Some("no timestamp");
+            }
+            return Done::malformed();
+        };
         out.push(Observation {
             at,
             source: meta.source.clone(),
@@ -187,12 +223,29 @@ impl Eval<'_, '_> {
             outcome: Outcome::Matched,
             group: m.group,
             new_time,
+            at: Some(at),
         }
     }
 }
 
-/// The evidence text: lossy UTF-8, bounded.
+/// The evidence text: payloads and user text cut, lossy UTF-8, bounded.
 fn evidence(text: &[u8]) -> String {
+    let mut cut = Vec::new();
+    if privacy::cut_into(text, &mut cut) {
+        let keep = cut.trim_ascii_end().len();
+        if keep <= MAX_EVIDENCE_BYTES {
+            cut.truncate(keep);
+            // The line's own bytes with UTF-8 put in: no copy when the line is UTF-8.
+            return String::from_utf8(cut)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        }
+        return bounded(&cut);
+    }
+    bounded(text)
+}
+
+/// Lossy UTF-8, cut at [`MAX_EVIDENCE_BYTES`] (ending with `…`).
+fn bounded(text: &[u8]) -> String {
     let text = text.trim_ascii_end();
     if text.len() <= MAX_EVIDENCE_BYTES {
         // Valid UTF-8 (nearly every line) is checked much faster than the lossy path walks it.

@@ -2,15 +2,17 @@
 //!
 //! `kubectl logs --timestamps` prefixes `<RFC3339Nano> `; kubelet CRI files hold
 //! `<RFC3339Nano> stdout|stderr F|P <text>` where `P` continues on the next line of the same
-//! stream. Lines without a container timestamp take the message's own timestamp, else the
-//! previous line's.
+//! stream. Lines without a container timestamp take the message's own timestamp (a zone-less
+//! one read in the stream's [`LogZone`]); a tab-led line continues its message and takes the
+//! time of the line it continues. Any other line has no time: it is never given its
+//! neighbour's.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ansi, time};
+use super::{ansi, time, zone::LogZone};
 use dge_core::observation::Timestamp;
 
 /// Default bound on one logical line (a joined CRI line, or one physical line): 1 MiB.
@@ -68,15 +70,15 @@ impl FromStr for Framing {
 /// One complete logical line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FramedLine<'a> {
-    /// Container timestamp, else the message's own, else the previous line's; `None` when the
-    /// stream has not had a time yet.
+    /// Container timestamp, else the message's own, else (a tab-led continuation line) the time
+    /// of the message it continues; `None` when the line has none.
     pub at: Option<Timestamp>,
     /// The text without container prefix and without ANSI escapes (bytes: may be invalid UTF-8).
     pub text: &'a [u8],
     /// Bytes were dropped (a joined line over the bound), or the line never got its end (a
     /// partial flushed at EOF).
     pub truncated: bool,
-    /// `at` is this line's own (container or message) time, not the previous line's.
+    /// `at` is this line's own (container or message) time, not its message's.
     pub own_time: bool,
 }
 
@@ -129,6 +131,10 @@ pub struct LineFramer {
     /// ANSI-stripped text.
     scratch: Vec<u8>,
     last_at: Option<Timestamp>,
+    /// Zone-less message times are local times of this zone.
+    zone: LogZone,
+    /// The own time of the last line that was not tab-led: a continuation line's time.
+    message_at: Option<Timestamp>,
 }
 
 struct Cri<'a> {
@@ -188,7 +194,20 @@ impl LineFramer {
             handed_out: None,
             scratch: Vec::new(),
             last_at: None,
+            zone: LogZone::Utc,
+            message_at: None,
         }
+    }
+
+    /// Read zone-less message times as local times of `zone` (default UTC).
+    pub fn with_zone(mut self, zone: LogZone) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    /// The zone of zone-less message times.
+    pub fn zone(&self) -> LogZone {
+        self.zone
     }
 
     pub fn framing(&self) -> Framing {
@@ -248,8 +267,17 @@ impl LineFramer {
             _ => (None, raw),
         };
         let text = unescape(body, &mut self.scratch);
-        let own = container_at.or_else(|| time::message_time(text));
-        let at = own.or(self.last_at);
+        let own = container_at.or_else(|| time::message_time(text, self.zone));
+        let at = if own.is_some() {
+            own
+        } else if text.first() == Some(&b'\t') {
+            self.message_at
+        } else {
+            None
+        };
+        if text.first() != Some(&b'\t') {
+            self.message_at = own;
+        }
         if at.is_some() {
             self.last_at = at;
         }
@@ -409,15 +437,44 @@ mod tests {
     }
 
     #[test]
-    fn times_fall_back() {
+    fn no_neighbours_time() {
         let mut f = LineFramer::new(Framing::Auto, 1024);
         let (at, _, _) = line(f.push(b"INFO  serenity::gateway::shard: no time yet"));
         assert_eq!(at, None);
         let (at, text, _) = line(f.push(b"[2026-04-19 04:12:26] [INFO    ] discord.client: x"));
         assert_eq!(at, Some(ts("2026-04-19T04:12:26Z")));
         assert_eq!(text, "[2026-04-19 04:12:26] [INFO    ] discord.client: x");
-        let (at, _, _) = line(f.push(b"INFO  serenity::gateway::shard: later"));
+        // A tab-led line continues that message and has its time ...
+        let (at, _, _) = line(f.push(b"\tat net.dv8tion.jda.internal.requests.WebSocketClient"));
         assert_eq!(at, Some(ts("2026-04-19T04:12:26Z")));
+        // ... any other line has none of its own: not the previous line's.
+        let (at, _, _) = line(f.push(b"INFO  serenity::gateway::shard: later"));
+        assert_eq!(at, None);
+        let (at, _, _) = line(f.push(b"\tcontinues a line without a time"));
+        assert_eq!(at, None);
+        assert_eq!(f.last_at(), Some(ts("2026-04-19T04:12:26Z")));
+    }
+
+    #[test]
+    fn untimed_lines_behind_prefixes_take_the_prefix() {
+        // kubectl --timestamps and CRI: the container's time, whatever the text holds.
+        let mut f = LineFramer::new(Framing::Auto, 1024);
+        let (at, text, _) = line(f.push(b"2026-04-19T04:12:04.5Z [WS => Shard 0] Identifying"));
+        assert_eq!(at, Some(ts("2026-04-19T04:12:04.5Z")));
+        assert_eq!(text, "[WS => Shard 0] Identifying");
+        let (at, _, _) = line(
+            f.push(b"2026-04-19T04:12:05.25+03:00 stdout F INFO  serenity::gateway::shard: x"),
+        );
+        assert_eq!(at, Some(ts("2026-04-19T01:12:05.25Z")));
+        let (at, _, _) = line(f.push(b"2026-04-19T04:12:06,5Z stderr F INFO x"));
+        assert_eq!(at, Some(ts("2026-04-19T04:12:06.5Z")));
+        // The prefix wins over a zone-less time in the message, whatever the zone.
+        let mut f = LineFramer::new(Framing::Kubectl, 1024).with_zone("+03:00".parse().unwrap());
+        let (at, _, _) = line(f.push(b"2026-04-19T04:12:07Z [2026-04-19 07:00:00] [INFO    ] x"));
+        assert_eq!(at, Some(ts("2026-04-19T04:12:07Z")));
+        // Without a prefix the message's own local time is read in the zone.
+        let (at, _, _) = line(f.push(b"[2026-04-19 07:00:00] [INFO    ] x"));
+        assert_eq!(at, Some(ts("2026-04-19T04:00:00Z")));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! ignored line once the stream's buffers have grown.
 //!
 //! Tokens: a Discord-token-shaped string is replaced by `[REDACTED]` before the line is matched
-//! by a regex, so neither the evidence line nor any captured field can hold one.
+//! by a regex, so neither the evidence line nor any captured field can hold one. User text: a
+//! gateway payload and user-text fields are cut from the evidence line after the match
+//! (`privacy`), so what a user wrote is never kept.
 
 //!
 //! Modules: `stream` ([`LogStream`]), `eval` (one logical line through the rules), `outcome`
@@ -21,26 +23,30 @@ mod eval;
 pub mod framing;
 mod memo;
 mod outcome;
+mod privacy;
 pub mod profile;
 mod redact;
 pub mod report;
 mod stream;
 pub mod structured;
 mod time;
+pub mod zone;
 
 use memchr::memchr_iter;
 
 pub use framing::{DEFAULT_MAX_LINE_BYTES, Frame, FramedLine, Framing, LineFramer};
-pub use outcome::{Classified, Counts, Outcome};
+pub use outcome::{Classified, Counts, Outcome, event_text};
+pub use privacy::CUT;
 pub use profile::{
     Builtins, CAPTURE_NAMES, CompiledProfile, Continuation, Fields, Literals, MatchScratch,
     Placement, Profile, ProfileError, ProfileSet, Rule, RuleMatch, builtin_names, builtin_profile,
     builtins, compile_profile, compile_profile_with, library_names,
 };
 pub use redact::{REDACTED, redact_tokens};
-pub use report::write_parse_report;
+pub use report::{write_parse_report, write_parse_report_in};
 pub use stream::{DETECT_LINES, DETECT_MATCHES, LogStream};
 pub use structured::{Format, StructuredFields};
+pub use zone::LogZone;
 
 use dge_core::observation::Observation;
 

@@ -48,6 +48,9 @@ pub struct Counts {
     pub truncated: u64,
     /// CRI `P` lines (also counted in `ignored`).
     pub partial: u64,
+    /// Lines without a time of their own, nor a container's, nor (a continuation line) their
+    /// message's (also counted in `malformed`): never given a neighbour's time.
+    pub untimed: u64,
 }
 
 impl Counts {
@@ -89,6 +92,10 @@ pub struct Classified {
     /// Named captures that took part in the match (redacted text).
     pub captures: Vec<(String, String)>,
     pub truncated: bool,
+    /// A line without a time is counted malformed (note `no timestamp`); this is the outcome
+    /// it would have had with a time (`Matched`: the rule, event and fields above are what it
+    /// would have said).
+    pub would_be: Option<Outcome>,
 }
 
 impl Classified {
@@ -103,7 +110,111 @@ impl Classified {
             shard: None,
             captures: Vec::new(),
             truncated: false,
+            would_be: None,
         }
+    }
+}
+
+impl Classified {
+    /// Why the line did not count, in words: its note, and for a line without a time, what it
+    /// would have been with one.
+    pub fn why(&self) -> Option<String> {
+        match (self.would_be, self.note) {
+            (Some(Outcome::Matched), n) => Some(format!(
+                "{}; would have matched",
+                n.unwrap_or("no timestamp")
+            )),
+            (_, n) => n.map(str::to_owned),
+        }
+    }
+
+    /// The named captures whose value no field of the observation shows (a capture that
+    /// did not read as a value): every other capture is shown once, as its field.
+    pub fn unshown_captures(&self) -> impl Iterator<Item = &(String, String)> {
+        self.captures.iter().filter(|(k, _)| match k.as_str() {
+            "bot" => self.bot.is_none(),
+            "shard" => self.shard.is_none(),
+            k => !self.event.as_ref().is_some_and(|e| carries(e, k)),
+        })
+    }
+}
+
+/// Whether `event` holds the value a capture named `cap` feeds.
+fn carries(event: &SessionEvent, cap: &str) -> bool {
+    use SessionEvent as E;
+    match (event, cap) {
+        (E::Ready { session_id }, "session_id") => session_id.is_some(),
+        (E::Dispatch { kind }, "kind") => kind.is_some(),
+        (E::Closed { code } | E::Fatal { code, .. }, "code") => code.is_some(),
+        (E::Fatal { .. }, "reason") | (E::InvalidSession { .. }, "resumable") => true,
+        (E::Heartbeat { sequence }, "sequence") => sequence.is_some(),
+        (
+            E::Stalled { behind_ms: v } | E::IdentifyThrottled { wait_ms: v },
+            "millis" | "seconds",
+        ) => v.is_some(),
+        (E::SessionLimit { total, .. }, "total") => total.is_some(),
+        (E::SessionLimit { remaining, .. }, "remaining") => remaining.is_some(),
+        (E::SessionLimit { reset_after_ms, .. }, "reset_after" | "millis" | "seconds") => {
+            reset_after_ms.is_some()
+        }
+        _ => false,
+    }
+}
+
+/// The event as the engine gets it: its name and every value that comes with it, fixed by the
+/// rule or captured (`closed(code=4014)`, `fatal(reason="invalid token", code=4004)`).
+pub fn event_text(ev: &SessionEvent) -> String {
+    use SessionEvent as E;
+    fn num(fields: &mut Vec<String>, k: &str, v: Option<u64>) {
+        if let Some(v) = v {
+            fields.push(format!("{k}={v}"));
+        }
+    }
+    let mut fields: Vec<String> = Vec::new();
+    let f = &mut fields;
+    match ev {
+        E::Ready { session_id } => {
+            if let Some(s) = session_id {
+                f.push(format!("session_id={s:?}"));
+            }
+        }
+        E::Dispatch { kind } => {
+            if let Some(k) = kind {
+                f.push(format!("kind={k:?}"));
+            }
+        }
+        E::Heartbeat { sequence } => num(f, "sequence", *sequence),
+        E::Stalled { behind_ms } => num(f, "behind_ms", *behind_ms),
+        E::IdentifyThrottled { wait_ms } => num(f, "wait_ms", *wait_ms),
+        E::SessionLimit {
+            total,
+            remaining,
+            reset_after_ms,
+        } => {
+            num(f, "total", total.map(u64::from));
+            num(f, "remaining", remaining.map(u64::from));
+            num(f, "reset_after_ms", *reset_after_ms);
+        }
+        E::InvalidSession { resumable } => f.push(format!("resumable={resumable}")),
+        E::Closed { code } => num(f, "code", code.map(u64::from)),
+        E::Fatal { reason, code } => {
+            f.push(format!("reason={reason:?}"));
+            num(f, "code", code.map(u64::from));
+        }
+        E::Starting
+        | E::Identifying
+        | E::Resumed
+        | E::HeartbeatAck
+        | E::HeartbeatMissed
+        | E::Resuming
+        | E::Reconnecting
+        | E::ShuttingDown
+        | E::Stopped => {}
+    }
+    if fields.is_empty() {
+        ev.name().to_owned()
+    } else {
+        format!("{}({})", ev.name(), fields.join(", "))
     }
 }
 
@@ -115,22 +226,7 @@ impl fmt::Display for Classified {
             write!(f, " {rule}")?;
         }
         if let Some(event) = &self.event {
-            write!(f, " {}", event.name())?;
-            match event {
-                SessionEvent::Ready {
-                    session_id: Some(s),
-                } => write!(f, " session_id={s}")?,
-                SessionEvent::Dispatch { kind: Some(k) } => write!(f, " kind={k}")?,
-                SessionEvent::InvalidSession { resumable } => write!(f, " resumable={resumable}")?,
-                SessionEvent::Closed { code: Some(c) } => write!(f, " code={c}")?,
-                SessionEvent::Fatal { reason, code } => {
-                    write!(f, " reason={reason:?}")?;
-                    if let Some(c) = code {
-                        write!(f, " code={c}")?;
-                    }
-                }
-                _ => {}
-            }
+            write!(f, " {}", event_text(event))?;
             if let Some(bot) = &self.bot {
                 write!(f, " bot={bot}")?;
             }
@@ -145,15 +241,16 @@ impl fmt::Display for Classified {
                 at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
             )?;
         }
-        if let Some(note) = self.note {
-            write!(f, " ({note})")?;
+        if let Some(why) = self.why() {
+            write!(f, " ({why})")?;
         }
         if self.truncated {
             f.write_str(" (truncated)")?;
         }
-        if !self.captures.is_empty() {
+        let unshown: Vec<_> = self.unshown_captures().collect();
+        if !unshown.is_empty() {
             f.write_str(" [")?;
-            for (i, (k, v)) in self.captures.iter().enumerate() {
+            for (i, (k, v)) in unshown.into_iter().enumerate() {
                 if i > 0 {
                     f.write_str(" ")?;
                 }

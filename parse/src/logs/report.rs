@@ -6,17 +6,29 @@ use std::fmt::Write as _;
 use std::io;
 use std::sync::Arc;
 
-use super::{Classified, CompiledProfile, Framing, LogStream, classify_log_bytes};
-use dge_core::observation::{InstanceId, SessionEvent};
+use super::outcome::event_text;
+use super::{Classified, CompiledProfile, Framing, LogStream, LogZone, classify_log_bytes};
+use dge_core::observation::InstanceId;
 
 /// Classify every line of `bytes` with `profile` (framing detected per line, as a `[[file]]`
-/// source does) and write one row per line, then the counts and, for a multi-library profile,
-/// the libraries auto-detection settled on.
-///
-/// A row: line number, outcome, the event with its values, the rule, bot, shard, the named
-/// captures, the line's time and why it did not count.
+/// source does; zone-less times read as UTC) and write one row per line, then the counts and,
+/// for a multi-library profile, the libraries auto-detection settled on.
 pub fn write_parse_report(
     profile: Arc<CompiledProfile>,
+    bytes: &[u8],
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    write_parse_report_in(profile, LogZone::Utc, bytes, out)
+}
+
+/// [`write_parse_report`] with zone-less times read as local times of `zone` (`log_timezone`).
+///
+/// A row: line number, outcome, the event with every value it carries, the rule, bot, shard,
+/// a capture no field shows, the line's time and why it did not count (for a line without a
+/// time: what it would have been with one).
+pub fn write_parse_report_in(
+    profile: Arc<CompiledProfile>,
+    zone: LogZone,
     bytes: &[u8],
     out: &mut dyn io::Write,
 ) -> io::Result<()> {
@@ -25,7 +37,8 @@ pub fn write_parse_report(
         Framing::Auto,
         InstanceId::pod("", "-"),
         "parse".into(),
-    );
+    )
+    .with_zone(zone);
     let mut observations = Vec::new();
     let mut result = Ok(());
     classify_log_bytes(bytes, &mut stream, &mut observations, |n, c| {
@@ -37,9 +50,10 @@ pub fn write_parse_report(
     let c = stream.counts();
     writeln!(
         out,
-        "total: {} matched, {} ignored, {} malformed",
-        c.matched, c.ignored, c.malformed
+        "total: {} matched, {} ignored, {} malformed ({} without a time)",
+        c.matched, c.ignored, c.malformed, c.untimed
     )?;
+    writeln!(out, "times without a zone read in: {zone}")?;
     if let Some(families) = stream.detected() {
         writeln!(out, "detected: {}", families.join(", "))?;
     }
@@ -61,36 +75,17 @@ fn row(n: usize, c: &Classified) -> String {
     if let Some(s) = c.shard {
         let _ = write!(line, " shard={s}");
     }
-    for (k, v) in &c.captures {
-        let _ = write!(line, " {k}={v:?}");
+    for (k, v) in c.unshown_captures() {
+        let _ = write!(line, " captured {k}={v:?}");
     }
     if let Some(at) = c.at {
         let _ = write!(line, " at={}", at.to_rfc3339());
     }
-    if let Some(note) = c.note {
-        let _ = write!(line, " ({note})");
+    if let Some(why) = c.why() {
+        let _ = write!(line, " ({why})");
     }
     line.push('\n');
     line
-}
-
-/// The event as the engine gets it: its name and the values that come with it, fixed by the
-/// rule or captured (`closed(code=4014)`).
-fn event_text(ev: &SessionEvent) -> String {
-    let name = ev.name();
-    match ev {
-        SessionEvent::Ready {
-            session_id: Some(s),
-        } => format!("{name}(session_id={s:?})"),
-        SessionEvent::Dispatch { kind: Some(k) } => format!("{name}(kind={k:?})"),
-        SessionEvent::InvalidSession { resumable } => format!("{name}(resumable={resumable})"),
-        SessionEvent::Closed { code: Some(c) } => format!("{name}(code={c})"),
-        SessionEvent::Fatal { reason, code } => match code {
-            Some(c) => format!("{name}(reason={reason:?}, code={c})"),
-            None => format!("{name}(reason={reason:?})"),
-        },
-        _ => name.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -109,20 +104,27 @@ mod tests {
         let log = "2026-04-19T04:12:04.912640Z  INFO openab::discord: discord bot connected user=AgentBroker\nno time here\n";
         assert_eq!(
             report("openab", log),
-            "     1 matched   ready          rule=openab.ready bot=AgentBroker bot=\"AgentBroker\" at=2026-04-19T04:12:04.912640+00:00\n     2 ignored   at=2026-04-19T04:12:04.912640+00:00 (no literal)\ntotal: 1 matched, 1 ignored, 0 malformed\n"
+            "     1 matched   ready          rule=openab.ready bot=AgentBroker at=2026-04-19T04:12:04.912640+00:00\n     2 malformed (no timestamp)\ntotal: 1 matched, 0 ignored, 1 malformed (1 without a time)\ntimes without a zone read in: UTC\n"
         );
         let auto = report("auto", log);
         assert!(
-            auto.ends_with("total: 1 matched, 1 ignored, 0 malformed\n"),
+            auto.ends_with("total: 1 matched, 0 ignored, 1 malformed (1 without a time)\ntimes without a zone read in: UTC\n"),
             "{auto}"
         );
         let many = log.lines().next().unwrap().to_owned() + "\n";
         let auto = report("auto", &many.repeat(60));
         assert!(auto.ends_with("detected: serenity\n"), "{auto}");
+        // A line without a time says what it would have been, every field once.
+        let log = "INFO  serenity::gateway::shard: [ShardInfo { id: ShardId(3), total: 4 }] Received Ready\n";
+        assert_eq!(
+            report("serenity", log),
+            "     1 malformed ready          rule=serenity.ready shard=3 (no timestamp; would have matched)\ntotal: 0 matched, 0 ignored, 1 malformed (1 without a time)\ntimes without a zone read in: UTC\n"
+        );
     }
 
     #[test]
     fn event_values_are_shown() {
+        use dge_core::observation::SessionEvent;
         let ev = |e| event_text(&e);
         assert_eq!(
             ev(SessionEvent::Closed { code: Some(4014) }),
@@ -139,6 +141,30 @@ mod tests {
         assert_eq!(
             ev(SessionEvent::InvalidSession { resumable: true }),
             "invalid_session(resumable=true)"
+        );
+        assert_eq!(
+            ev(SessionEvent::Heartbeat { sequence: Some(42) }),
+            "heartbeat(sequence=42)"
+        );
+        assert_eq!(ev(SessionEvent::HeartbeatMissed), "heartbeat_missed");
+        assert_eq!(
+            ev(SessionEvent::Stalled {
+                behind_ms: Some(10_000)
+            }),
+            "stalled(behind_ms=10000)"
+        );
+        assert_eq!(
+            ev(SessionEvent::IdentifyThrottled { wait_ms: Some(5) }),
+            "identify_throttled(wait_ms=5)"
+        );
+        assert_eq!(ev(SessionEvent::Resuming), "resuming");
+        assert_eq!(
+            ev(SessionEvent::SessionLimit {
+                total: Some(1000),
+                remaining: Some(998),
+                reset_after_ms: Some(86_400_000)
+            }),
+            "session_limit(total=1000, remaining=998, reset_after_ms=86400000)"
         );
     }
 }

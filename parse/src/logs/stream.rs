@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use super::eval::Eval;
 use super::framing::{DEFAULT_MAX_LINE_BYTES, Frame, Framing, LineFramer};
+use super::zone::LogZone;
 use super::{Classified, CompiledProfile, Counts, MatchScratch, Outcome};
-use dge_core::observation::{InstanceId, Observation, Timestamp};
+use chrono::TimeDelta;
+use dge_core::observation::{
+    Body, InstanceId, LOG_ACTIVITY_EVERY_SECS, LogActivity, Observation, Timestamp,
+};
 
 /// Who the stream's observations are about.
 #[derive(Debug, Clone)]
@@ -14,6 +18,49 @@ pub(super) struct Meta {
     pub(super) instance: Arc<InstanceId>,
     pub(super) source: Arc<str>,
     pub(super) bot: Option<String>,
+    /// Zone-less times are local times of this zone.
+    pub(super) zone: LogZone,
+}
+
+/// When a stream tells the engine that its lines go on without saying anything about a
+/// session ([`LogActivity`]): at most every [`LOG_ACTIVITY_EVERY_SECS`] of log time, and for
+/// the last line at the end. Costs one comparison per line.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Off unless asked for ([`LogStream::with_activity`]).
+    on: bool,
+    /// No activity observation before this time.
+    due: Option<Timestamp>,
+    /// The latest line time the engine has not been told.
+    pending: Option<Timestamp>,
+}
+
+impl Activity {
+    /// A line at `at`; whether an observation of it is due (`matched`: it made one).
+    fn line(&mut self, at: Timestamp, matched: bool) -> bool {
+        if !self.on {
+            return false;
+        }
+        if matched {
+            if self.pending.is_some_and(|p| p <= at) {
+                self.pending = None;
+            }
+            return false;
+        }
+        match self.due {
+            Some(due) if at < due => {
+                if self.pending.is_none_or(|p| at > p) {
+                    self.pending = Some(at);
+                }
+                false
+            }
+            _ => {
+                self.due = Some(at + TimeDelta::seconds(LOG_ACTIVITY_EVERY_SECS));
+                self.pending = None;
+                true
+            }
+        }
+    }
 }
 
 /// Auto-detection of the library families a stream shows: after [`DETECT_MATCHES`] matched
@@ -41,6 +88,9 @@ pub(super) struct Buffers {
     /// had a literal.
     pub(super) header: Vec<u8>,
     pub(super) header_ok: bool,
+    /// The time of the current message's first line: a continuation line the framing did not
+    /// recognise (a profile's `indent` continuation, space-led) takes it, as a tab-led one does.
+    pub(super) message_at: Option<dge_core::observation::Timestamp>,
 }
 
 /// One file or pod stream: framer + compiled profile + instance.
@@ -58,6 +108,7 @@ pub struct LogStream {
     detect: Option<Detect>,
     /// The families auto-detection settled on.
     detected: Option<Vec<String>>,
+    activity: Activity,
 }
 
 impl LogStream {
@@ -75,6 +126,7 @@ impl LogStream {
                 instance: Arc::new(instance),
                 source: source.into(),
                 bot: None,
+                zone: LogZone::Utc,
             },
             counts: Counts::default(),
             bufs: Box::default(),
@@ -82,7 +134,31 @@ impl LogStream {
             mask: u64::MAX,
             detect,
             detected: None,
+            activity: Activity::default(),
         }
+    }
+
+    /// Read zone-less times (`[2026-04-19 04:12:26]`) as local times of `zone` (default UTC).
+    /// Call before the first line.
+    pub fn with_zone(mut self, zone: LogZone) -> Self {
+        self.meta.zone = zone;
+        self.framer =
+            LineFramer::new(self.framer.framing(), self.framer.max_line_bytes()).with_zone(zone);
+        self
+    }
+
+    /// Also push a [`LogActivity`] observation for lines no rule takes, at most one per
+    /// [`LOG_ACTIVITY_EVERY_SECS`] of log time and one for the last line at
+    /// [`finish`](Self::finish): the engine's time then reaches the log's last line, matched or
+    /// not (replay; a live engine has the clock).
+    pub fn with_activity(mut self, on: bool) -> Self {
+        self.activity.on = on;
+        self
+    }
+
+    /// The zone of zone-less times.
+    pub fn zone(&self) -> LogZone {
+        self.meta.zone
     }
 
     /// Turn library auto-detection off (every rule of the profile stays on) or back on.
@@ -108,7 +184,7 @@ impl LogStream {
     /// Bound on one logical line (default [`DEFAULT_MAX_LINE_BYTES`]). Call before the first
     /// line: it resets the framer.
     pub fn with_max_line_bytes(mut self, max: usize) -> Self {
-        self.framer = LineFramer::new(self.framer.framing(), max);
+        self.framer = LineFramer::new(self.framer.framing(), max).with_zone(self.meta.zone);
         self
     }
 
@@ -181,6 +257,7 @@ impl LogStream {
     }
 
     fn finish_inner(&mut self, out: &mut Vec<Observation>, mut all: Option<&mut Vec<Classified>>) {
+        self.flush_activity(out);
         loop {
             let Self {
                 framer,
@@ -208,11 +285,32 @@ impl LogStream {
             if let Some(at) = done.new_time {
                 self.framer.set_last_at(at);
             }
+            if let Some(at) = done.at {
+                self.activity.line(at, done.outcome == Outcome::Matched);
+            }
             if let Some(all) = all.as_deref_mut() {
                 c.outcome = done.outcome;
                 c.note = Some(c.note.unwrap_or("unterminated partial"));
                 all.push(c);
             }
+        }
+        self.flush_activity(out);
+    }
+
+    /// The last line's time, when the engine has not been told it yet.
+    fn flush_activity(&mut self, out: &mut Vec<Observation>) {
+        if let Some(at) = self.activity.pending.take() {
+            out.push(self.activity_at(at));
+        }
+    }
+
+    fn activity_at(&self, at: Timestamp) -> Observation {
+        Observation {
+            at,
+            source: self.meta.source.clone(),
+            body: Body::LogActivity(LogActivity {
+                instance: self.meta.instance.clone(),
+            }),
         }
     }
 
@@ -232,20 +330,20 @@ impl LogStream {
             mask,
             ..
         } = self;
-        let (outcome, group, new_time) = match framer.push(raw) {
+        let (outcome, group, new_time, at) = match framer.push(raw) {
             Frame::Partial => {
                 counts.partial += 1;
                 if let Some(d) = detail {
                     d.note = Some("partial");
                 }
-                (Outcome::Ignored, None, None)
+                (Outcome::Ignored, None, None, None)
             }
             Frame::Malformed(reason) => {
                 *last_malformed = Some(reason);
                 if let Some(d) = detail {
                     d.note = Some(reason);
                 }
-                (Outcome::Malformed, None, None)
+                (Outcome::Malformed, None, None, None)
             }
             Frame::Line(line) => {
                 if line.truncated {
@@ -260,11 +358,19 @@ impl LogStream {
                     detail,
                 }
                 .line(line, out);
-                (done.outcome, done.group, done.new_time)
+                if done.outcome == Outcome::Malformed {
+                    counts.untimed += 1;
+                }
+                (done.outcome, done.group, done.new_time, done.at)
             }
         };
         if let Some(at) = new_time {
             self.framer.set_last_at(at);
+        }
+        if let Some(at) = at
+            && self.activity.line(at, outcome == Outcome::Matched)
+        {
+            out.push(self.activity_at(at));
         }
         self.counts.add(outcome);
         if let Some(d) = &mut self.detect {
@@ -327,14 +433,15 @@ mod tests {
 
     #[test]
     fn ignored_lines_do_not_grow_buffers() {
-        let mut s = stream("auto", Framing::Auto);
+        let mut s = stream("auto", Framing::Auto).with_activity(true);
         let mut out = Vec::new();
         let line =
             b"2026-04-19T04:12:05.201377Z  INFO openab::discord: registered global slash commands";
         assert_eq!(s.push_line(line, &mut out), Outcome::Ignored);
         assert!(s.bufs.redacted.capacity() == 0 && s.bufs.scratch == MatchScratch::default());
         assert!(s.bufs.work.capacity() == 0 && s.bufs.header.capacity() == 0);
-        assert!(out.is_empty());
+        // Only the news that the pod's log goes on.
+        assert!(matches!(&out[..], [o] if matches!(o.body, Body::LogActivity(_))));
     }
 
     #[test]
@@ -347,14 +454,57 @@ mod tests {
         );
         assert_eq!(
             c.to_string(),
-            "matched   openab.ready ready bot=AgentBroker at=2026-04-19T04:12:04.912640Z [bot=\"AgentBroker\"]"
+            "matched   openab.ready ready bot=AgentBroker at=2026-04-19T04:12:04.912640Z"
         );
         let c = s.classify_line(b"garbage without time", &mut out);
         assert_eq!(
-            c.outcome,
-            Outcome::Ignored,
-            "a later line has the previous line's time"
+            (c.outcome, c.at, c.would_be),
+            (Outcome::Malformed, None, Some(Outcome::Ignored)),
+            "a later line does not get the previous line's time"
         );
-        assert_eq!(c.note, Some("no literal"));
+        assert_eq!(c.note, Some("no timestamp"));
+        assert_eq!(c.to_string(), "malformed (no timestamp)");
+        assert_eq!((s.counts().malformed, s.counts().untimed), (1, 1));
+    }
+
+    fn activity(out: &[Observation]) -> Vec<String> {
+        out.iter()
+            .filter(|o| matches!(o.body, Body::LogActivity(_)))
+            .map(|o| o.at.format("%H:%M:%S").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn unmatched_lines_advance_time() {
+        let mut s = stream("openab", Framing::Auto).with_activity(true);
+        let mut out = Vec::new();
+        let log = "2026-04-19T04:00:00Z  INFO openab::discord: discord bot connected user=A\n\
+                   2026-04-19T04:00:10Z DEBUG serenity: heartbeat\n\
+                   2026-04-19T04:00:20Z DEBUG serenity: heartbeat\n\
+                   2026-04-19T04:00:50Z DEBUG serenity: heartbeat\n\
+                   no time: not a time to tell\n\
+                   2026-04-19T04:01:30Z DEBUG serenity: heartbeat\n\
+                   2026-04-19T04:03:05Z DEBUG serenity: heartbeat\n\
+                   2026-04-19T04:03:15Z DEBUG serenity: heartbeat\n";
+        crate::logs::read_log_bytes(log.as_bytes(), &mut s, &mut out);
+        // At most one per 30 s of log time, and the last line's at the end.
+        assert_eq!(
+            activity(&out),
+            ["04:00:10", "04:00:50", "04:01:30", "04:03:05", "04:03:15"]
+        );
+        // A matched line after the last one leaves nothing to tell.
+        let mut s = stream("openab", Framing::Auto).with_activity(true);
+        let mut out = Vec::new();
+        let log = "2026-04-19T04:00:10Z DEBUG serenity: heartbeat\n\
+                   2026-04-19T04:00:20Z DEBUG serenity: heartbeat\n\
+                   2026-04-19T04:00:30Z  INFO openab::discord: discord bot connected user=A\n";
+        crate::logs::read_log_bytes(log.as_bytes(), &mut s, &mut out);
+        assert_eq!(activity(&out), ["04:00:10"]);
+        assert_eq!(out.len(), 2);
+        // Off by default.
+        let mut s = stream("openab", Framing::Auto);
+        let mut out = Vec::new();
+        crate::logs::read_log_bytes(log.as_bytes(), &mut s, &mut out);
+        assert_eq!(out.len(), 1);
     }
 }

@@ -7,6 +7,7 @@ use std::cell::Cell;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
+use super::zone::LogZone;
 use dge_core::observation::Timestamp;
 
 /// A timestamp found at the start of some bytes.
@@ -31,9 +32,11 @@ pub(crate) fn rfc3339_prefix(s: &[u8]) -> Option<Found> {
 
 /// The message's own timestamp at the start of a line without a container timestamp:
 /// tracing-subscriber (`2026-04-19T04:12:03.481227Z  INFO ..`), discord.py
-/// (`[2026-04-19 04:12:26] [INFO    ] ..`, taken as UTC), env_logger (`[2026-04-19T04:12:03Z INFO ..`)
-/// and python's basicConfig with asctime (`2026-04-19 04:12:26,123 ..`).
-pub(crate) fn message_time(text: &[u8]) -> Option<Timestamp> {
+/// (`[2026-04-19 04:12:26] [INFO    ] ..`), env_logger (`[2026-04-19T04:12:03Z INFO ..`) and
+/// python's basicConfig with asctime (`2026-04-19 04:12:26,123 ..`). A zone written after a
+/// space (`2026-04-19 07:12:26 +0300`, `.. UTC`) is the time's own; a time without any zone is
+/// local time in `zone`.
+pub(crate) fn message_time(text: &[u8], zone: LogZone) -> Option<Timestamp> {
     let mut s = text;
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
@@ -43,11 +46,47 @@ pub(crate) fn message_time(text: &[u8]) -> Option<Timestamp> {
         s = &s[1..];
     }
     let f = scan(s).or_else(|| chrono_fallback(s))?;
+    let (mut at, mut end) = (f.at, f.len);
+    if !f.zoned {
+        if let Some((offset_secs, len)) = spaced_zone(&s[end..]) {
+            at -= chrono::TimeDelta::seconds(offset_secs);
+            end += len;
+        } else if !zone.is_utc() {
+            at = zone.to_utc(at.naive_utc())?;
+        }
+    }
     // Must end the token: a space, a closing bracket or the end of the line.
-    match s.get(f.len) {
-        None | Some(b' ' | b'\t' | b']') => Some(f.at),
+    match s.get(end) {
+        None | Some(b' ' | b'\t' | b']') => Some(at),
         _ => None,
     }
+}
+
+/// A zone after a space, ending the token: ` Z`, ` UTC`, ` GMT`, ` +03:00`, ` -0530`.
+/// (offset east of UTC in seconds, bytes consumed).
+fn spaced_zone(s: &[u8]) -> Option<(i64, usize)> {
+    let rest = s.strip_prefix(b" ")?;
+    let ends = |n: usize| matches!(rest.get(n), None | Some(b' ' | b'\t' | b']'));
+    for word in [&b"UTC"[..], b"GMT", b"Z"] {
+        if rest.starts_with(word) && ends(word.len()) {
+            return Some((0, 1 + word.len()));
+        }
+    }
+    let sign: i64 = match rest.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let oh = digits(rest, 1, 2)?;
+    let (om, len) = if rest.get(3) == Some(&b':') {
+        (digits(rest, 4, 2)?, 6)
+    } else {
+        (digits(rest, 3, 2)?, 5)
+    };
+    if oh > 23 || om > 59 || !ends(len) {
+        return None;
+    }
+    Some((sign * i64::from(oh * 3600 + om * 60), 1 + len))
 }
 
 /// The fixed layout, by hand. `None` when it does not fit (the caller may try chrono).
@@ -273,18 +312,96 @@ mod tests {
         }
     }
 
+    fn mt(s: &[u8]) -> Option<Timestamp> {
+        message_time(s, LogZone::Utc)
+    }
+
     #[test]
     fn message_times() {
-        let t = message_time(b"2026-04-19T04:12:03.481227Z  INFO openab: x").unwrap();
+        let t = mt(b"2026-04-19T04:12:03.481227Z  INFO openab: x").unwrap();
         assert_eq!(t, chrono("2026-04-19T04:12:03.481227Z"));
-        let t = message_time(b"[2026-04-19 04:12:26] [INFO    ] discord.client: x").unwrap();
+        let t = mt(b"[2026-04-19 04:12:26] [INFO    ] discord.client: x").unwrap();
         assert_eq!(t, chrono("2026-04-19T04:12:26Z"));
-        let t = message_time(b"[2026-04-19T04:12:26Z INFO  serenity] x").unwrap();
+        let t = mt(b"[2026-04-19T04:12:26Z INFO  serenity] x").unwrap();
         assert_eq!(t, chrono("2026-04-19T04:12:26Z"));
-        let t = message_time(b"2026-04-19 04:12:26,123 INFO x").unwrap();
+        let t = mt(b"2026-04-19 04:12:26,123 INFO x").unwrap();
         assert_eq!(t, chrono("2026-04-19T04:12:26.123Z"));
-        assert!(message_time(b"INFO  serenity::gateway::shard: x").is_none());
-        assert!(message_time(b"2026-04-19T04:12:03.481227Zjunk").is_none());
-        assert!(message_time(b"[WS => Shard 0] Identifying").is_none());
+        assert!(mt(b"INFO  serenity::gateway::shard: x").is_none());
+        assert!(mt(b"2026-04-19T04:12:03.481227Zjunk").is_none());
+        assert!(mt(b"[WS => Shard 0] Identifying").is_none());
+    }
+
+    #[test]
+    fn offsets_are_honoured() {
+        // Attached, with and without a colon, and after a space (python's `%z`, logback's `Z`).
+        for line in [
+            &b"2026-04-19T07:12:26+03:00 INFO x"[..],
+            b"2026-04-19 07:12:26+0300 INFO x",
+            b"[2026-04-19 07:12:26 +0300] [INFO    ] discord.client: x",
+            b"2026-04-19 07:12:26 +03:00 INFO x",
+            b"2026-04-19 01:12:26 -03:00 INFO x",
+            b"2026-04-19 04:12:26 UTC INFO x",
+            b"2026-04-19 04:12:26 Z",
+        ] {
+            let want = chrono("2026-04-19T04:12:26Z");
+            assert_eq!(mt(line), Some(want), "{}", String::from_utf8_lossy(line));
+            // A configured zone does not override the line's own.
+            let berlin = "Europe/Berlin".parse().unwrap();
+            assert_eq!(message_time(line, berlin), Some(want));
+        }
+        // Not a zone: a dash that starts the message.
+        let t = mt(b"2026-04-19 04:12:26 - discord.gateway - INFO - x").unwrap();
+        assert_eq!(t, chrono("2026-04-19T04:12:26Z"));
+        // Not a zone either: the time ends at the space, zone-less.
+        let t = mt(b"2026-04-19 04:12:26 +03:00x").unwrap();
+        assert_eq!(t, chrono("2026-04-19T04:12:26Z"));
+    }
+
+    #[test]
+    fn comma_decimals() {
+        for (line, want) in [
+            (
+                &b"2026-04-19 04:12:26,123 INFO x"[..],
+                "2026-04-19T04:12:26.123Z",
+            ),
+            (b"[2026-04-19 04:12:26,5] x", "2026-04-19T04:12:26.5Z"),
+            (
+                b"2026-04-19T07:12:26,123456+03:00 x",
+                "2026-04-19T04:12:26.123456Z",
+            ),
+            (
+                b"2026-04-19 07:12:26,123 +0300 x",
+                "2026-04-19T04:12:26.123Z",
+            ),
+        ] {
+            assert_eq!(
+                mt(line),
+                Some(chrono(want)),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        assert!(mt(b"2026-04-19 04:12:26, x").is_none());
+    }
+
+    #[test]
+    fn zone_less_times_in_the_configured_zone() {
+        let line = b"[2026-07-01 12:00:00,250] [INFO    ] discord.client: x";
+        assert_eq!(mt(line), Some(chrono("2026-07-01T12:00:00.250Z")));
+        let berlin: LogZone = "Europe/Berlin".parse().unwrap();
+        assert_eq!(
+            message_time(line, berlin),
+            Some(chrono("2026-07-01T10:00:00.250Z"))
+        );
+        let winter = b"2026-01-01 12:00:00 INFO x";
+        assert_eq!(
+            message_time(winter, berlin),
+            Some(chrono("2026-01-01T11:00:00Z"))
+        );
+        let minus: LogZone = "-05:30".parse().unwrap();
+        assert_eq!(
+            message_time(winter, minus),
+            Some(chrono("2026-01-01T17:30:00Z"))
+        );
     }
 }

@@ -90,7 +90,7 @@ fn invalid_utf8_and_garbage() {
     log.extend_from_slice(b"\xff\xfe\x00\x01 not text \xc3\x28\n");
     log.extend_from_slice(b"2026-04-19T04:12:04.912640Z  INFO openab::discord: discord bot connected user=Agent\xffBroker\n");
     log.extend_from_slice(b"\x80\x81\x82 discord bot connected \xe2\x82\n");
-    log.extend_from_slice(b"2026-04-19T04:15:58Z  INFO openab::dispatch: batch dispatched senders=[\"\xf0\x9f\x98\x80\xf0\x9f\"]\n");
+    log.extend_from_slice(b"2026-04-19T04:15:58Z  INFO openab::dispatch: batch dispatched thread_key=\"\xf0\x9f\x98\x80\xf0\x9f\" senders=[\"\xf0\x9f\x98\x80\"]\n");
     // Deterministic binary noise with escapes, NULs, CRs and newlines.
     let mut x: u32 = 0x1234_5678;
     for _ in 0..200_000 {
@@ -106,21 +106,18 @@ fn invalid_utf8_and_garbage() {
     let events: Vec<&str> = out.iter().map(|o| session(o).event.name()).collect();
     assert_eq!(events, ["ready", "dispatch", "stopped"]);
     assert_eq!(session(&out[0]).bot.as_deref(), Some("Agent\u{fffd}Broker"));
-    assert!(
-        session(&out[1])
-            .line
-            .as_ref()
-            .unwrap()
-            .contains("\u{1f600}")
-    );
+    let dispatched = session(&out[1]).line.as_ref().unwrap();
+    assert!(dispatched.contains("\u{1f600}"), "{dispatched}");
+    // The user names are cut, bytes and all.
+    assert!(dispatched.ends_with("senders=[cut]"), "{dispatched}");
     let c = *s.counts();
     let newlines = log.iter().filter(|&&b| b == b'\n').count() as u64;
     assert_eq!(c.lines(), newlines + 1, "every physical line counted once");
     assert_eq!(c.matched, 3);
-    assert_eq!(
-        c.malformed, 1,
-        "only the first line, before any time: {c:?}"
-    );
+    // The noise has no time: every line of it is counted malformed (none takes the time of
+    // the line before it).
+    assert_eq!(c.matched + c.ignored, 6, "{c:?}");
+    assert_eq!(c.malformed, c.untimed, "{c:?}");
 
     // Same garbage through the CRI framer: all malformed except the good lines.
     let mut s = stream(Framing::Cri);
@@ -131,15 +128,19 @@ fn invalid_utf8_and_garbage() {
 }
 
 #[test]
-fn no_timestamp_is_malformed_until_there_is_one() {
+fn a_line_without_a_time_never_takes_its_neighbours() {
     let mut s = stream(Framing::Auto);
     let mut out = Vec::new();
     let resumed =
         "INFO  serenity::gateway::shard: [ShardInfo { id: ShardId(0), total: 1 }] Resumed";
     let c = s.classify_line(resumed.as_bytes(), &mut out);
     assert_eq!(
-        (c.outcome, c.note),
-        (Outcome::Malformed, Some("no timestamp"))
+        (c.outcome, c.note, c.would_be),
+        (
+            Outcome::Malformed,
+            Some("no timestamp"),
+            Some(Outcome::Matched)
+        )
     );
     assert_eq!(s.last_malformed_reason(), Some("no timestamp"));
     assert_eq!(
@@ -148,16 +149,25 @@ fn no_timestamp_is_malformed_until_there_is_one() {
         "blank lines are not malformed"
     );
     assert_eq!(s.push_line(PRIME.as_bytes(), &mut out), Outcome::Ignored);
-    assert_eq!(s.push_line(resumed.as_bytes(), &mut out), Outcome::Matched);
-    assert_eq!(out[0].at, ts("2026-04-19T04:00:00Z"));
+    // After a line with a time, still none of its own: counted, not given that time.
+    assert_eq!(
+        s.push_line(resumed.as_bytes(), &mut out),
+        Outcome::Malformed
+    );
+    // Behind a kubectl prefix it has the container's.
+    let prefixed = format!("2026-04-19T04:00:05.5Z {resumed}");
+    assert_eq!(s.push_line(prefixed.as_bytes(), &mut out), Outcome::Matched);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].at, ts("2026-04-19T04:00:05.5Z"));
     assert_eq!(
         *s.counts(),
         dge_parse::logs::Counts {
             matched: 1,
             ignored: 2,
-            malformed: 1,
+            malformed: 2,
             truncated: 0,
             partial: 0,
+            untimed: 2,
         }
     );
 }

@@ -149,11 +149,22 @@ fn agrees(want: &Reading, got: &Reading) -> bool {
             .is_none_or(|r| got.values.get("reason") == Some(r))
 }
 
-/// Every line of one log, classified in one stream (as the exporter reads a file). A bare
-/// timestamp line goes first, so lines without a time of their own are not malformed.
+/// Every line of one log, classified in one stream as the exporter reads a pod's log: behind
+/// the `kubectl logs --timestamps` prefix the Kubernetes API adds, so a line without a time of
+/// its own has one (a file without times counts such lines as malformed instead; the `.out`
+/// goldens show that reading).
 fn classify(profile: &Arc<CompiledProfile>, lines: &[String]) -> Vec<Classified> {
-    let mut bytes = b"2026-01-01T00:00:00Z\n".to_vec();
-    for l in lines {
+    let mut bytes = b"2026-01-01T00:00:00.000000000Z start\n".to_vec();
+    // A line pasted with its own `--timestamps` prefix keeps it (a second would hide the
+    // library's layout behind the first).
+    let kubectl = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d) ")
+        .expect("valid regex");
+    for (i, l) in lines.iter().enumerate() {
+        if !kubectl.is_match(l) {
+            bytes.extend_from_slice(
+                format!("2026-01-01T00:00:{:02}.{:09}Z ", (i / 1000) % 60, i).as_bytes(),
+            );
+        }
         bytes.extend_from_slice(l.as_bytes());
         bytes.push(b'\n');
     }

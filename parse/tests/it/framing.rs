@@ -25,7 +25,7 @@ fn whole_log_counts_and_times() {
         (38, 2, 0, 0)
     );
     assert_eq!(out.len(), 38);
-    // Serenity lines (no time of their own) take the previous line's time.
+    // Serenity lines, as `kubectl logs --timestamps` shows them, take the container's time.
     let running = out
         .iter()
         .find(|o| session(o).event == SessionEvent::Starting && session(o).shard == Some(0))

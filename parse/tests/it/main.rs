@@ -6,4 +6,5 @@ mod framing;
 mod golden;
 mod kube_json;
 mod profiles_api;
+mod replay;
 mod support;

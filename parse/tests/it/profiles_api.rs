@@ -10,7 +10,7 @@ use dge_parse::logs::{
     builtin_profile, classify_log_bytes, library_names,
 };
 
-use crate::support::{PRIME, TOKEN, session, stream, stream_with, ts};
+use crate::support::{TOKEN, session, stream, stream_with, ts};
 
 #[test]
 fn tokens_never_reach_an_observation() {
@@ -198,9 +198,9 @@ fn configurable_json_fields() {
     assert_eq!(out[0].at, ts("2026-04-19T04:12:04Z"));
     assert_eq!(session(&out[0]).bot.as_deref(), Some("Mapped"));
     // With the default keys the same line has no message: read as text, no match.
-    let mut s = stream_with(builtin_profile("json").unwrap(), Framing::Auto);
-    s.push_line(PRIME.as_bytes(), &mut out);
-    assert_eq!(s.push_line(line, &mut out), Outcome::Ignored);
+    let mut s = stream_with(builtin_profile("json").unwrap(), Framing::Kubectl);
+    let prefixed = [&b"2026-04-19T04:12:04Z "[..], line].concat();
+    assert_eq!(s.push_line(&prefixed, &mut out), Outcome::Ignored);
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn auto_detection_narrows_to_the_library_seen() {
     // Narrowed: discord.py's lines are no longer read; serenity's (OpenAB's family) still are.
     let py = b"[2026-04-19 04:12:26] [INFO    ] discord.client: logging in using static token";
     assert_eq!(s.push_line(py, &mut out), Outcome::Ignored);
-    let ser = b"INFO  serenity::gateway::shard: [ShardInfo { id: ShardId(0), total: 1 }] Resumed";
+    let ser = b"2026-04-19T04:12:27Z INFO  serenity::gateway::shard: [ShardInfo { id: ShardId(0), total: 1 }] Resumed";
     assert_eq!(s.push_line(ser, &mut out), Outcome::Matched);
     // User rules are always tried.
     let p = dge_parse::logs::compile_profile(
@@ -291,10 +291,11 @@ fn continued_and_decoded_lines_keep_their_evidence() {
 #[test]
 fn space_indented_messages_are_read_whole() {
     // discord.js v13 indents its multi-line messages with four spaces; the rules read the
-    // whole message so far, so `Remaining:` is read with the `Total:` before it.
+    // whole message so far, so `Remaining:` is read with the `Total:` before it. A
+    // continuation line takes its message's time.
     let log = "2026-04-19T05:00:00Z [WS => Manager] Session Limit Information\n    \
                Total: 1000\n    Remaining: 998\n\
-               [WS => Shard 0] [CLOSE]\n    Event Code: 4014\n    Clean     : true\n";
+               2026-04-19T05:00:01Z [WS => Shard 0] [CLOSE]\n    Event Code: 4014\n    Clean     : true\n";
     let mut s = stream(Framing::Auto);
     let mut out = Vec::new();
     dge_parse::logs::read_log_bytes(log.as_bytes(), &mut s, &mut out);

@@ -35,6 +35,7 @@ fn render_example_with(name: &str, cfg: Config) -> String {
         attribution: &cfg.attribution,
         default_bot: cfg.default_bot.clone(),
         max_line_bytes: cfg.max_line_bytes,
+        zone: cfg.log_timezone,
     };
     let mut input = open_paths(&[repo().join("examples").join(name)], &opts).expect("example");
     let mut engine_cfg = cfg.engine.clone();

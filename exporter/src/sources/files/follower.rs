@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::config::FileSource;
 use dge_core::observation::{InstanceId, Observation};
 use dge_parse::lines::LineSplitter;
-use dge_parse::logs::{CompiledProfile, Framing, LogStream, Outcome};
+use dge_parse::logs::{CompiledProfile, Framing, LogStream, LogZone, Outcome};
 use dge_parse::replay::instance_from_path;
 
 const CHUNK: usize = 64 * 1024;
@@ -56,6 +56,8 @@ pub struct FileFollower {
     framing: Framing,
     max_line_bytes: usize,
     default_bot: Option<String>,
+    /// The zone of zone-less times in the files' lines (`log_timezone`).
+    zone: LogZone,
     tails: BTreeMap<PathBuf, Tail>,
     first_poll: bool,
     /// Where to start files not open yet (from a positions file).
@@ -82,11 +84,18 @@ impl FileFollower {
             framing,
             max_line_bytes,
             default_bot,
+            zone: LogZone::Utc,
             tails: BTreeMap::new(),
             first_poll: true,
             start: BTreeMap::new(),
             source: None,
         }
+    }
+
+    /// Read zone-less times in the files' lines as local times of `zone` (default UTC).
+    pub fn with_zone(mut self, zone: LogZone) -> Self {
+        self.zone = zone;
+        self
     }
 
     /// Start files that are not open yet where these positions say (see the module doc).
@@ -262,6 +271,7 @@ impl FileFollower {
         )
         .with_bot(self.spec.bot.clone().or_else(|| self.default_bot.clone()))
         .with_max_line_bytes(self.max_line_bytes)
+        .with_zone(self.zone)
     }
 
     /// The file that was at `path` when `pos` was saved, now renamed in the same directory.

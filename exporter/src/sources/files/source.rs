@@ -42,7 +42,8 @@ impl FilesSource {
                 profile,
                 log.max_line_bytes,
                 log.default_bot.clone(),
-            );
+            )
+            .with_zone(log.zone);
             let (mine, rest) = std::mem::take(&mut saved)
                 .into_iter()
                 .partition(|(p, _)| f.claims(p));

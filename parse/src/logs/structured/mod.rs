@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::time;
+use super::zone::LogZone;
 use dge_core::observation::Timestamp;
 
 /// How a profile's lines are encoded.
@@ -130,8 +131,19 @@ fn is_logfmt(s: &[u8]) -> bool {
         .any(|k| s.starts_with(k.as_bytes()))
 }
 
-/// The line's own time, read without decoding the line (top-level keys only).
+/// The line's own time, read without decoding the line (top-level keys only); a zone-less
+/// time is UTC.
 pub fn line_time(text: &[u8], fmt: Format, map: &StructuredFields) -> Option<Timestamp> {
+    line_time_in(text, fmt, map, LogZone::Utc)
+}
+
+/// [`line_time`], a zone-less time read as local time in `zone`.
+pub fn line_time_in(
+    text: &[u8],
+    fmt: Format,
+    map: &StructuredFields,
+    zone: LogZone,
+) -> Option<Timestamp> {
     for key in &map.time {
         if key.contains('.') {
             continue;
@@ -141,7 +153,7 @@ pub fn line_time(text: &[u8], fmt: Format, map: &StructuredFields) -> Option<Tim
             Format::Logfmt => logfmt_value(text, key.as_bytes()),
             _ => None,
         };
-        if let Some(at) = v.and_then(parse_time) {
+        if let Some(at) = v.and_then(|v| parse_time(v, zone)) {
             return Some(at);
         }
     }
@@ -193,9 +205,9 @@ fn logfmt_value<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// An RFC3339-like string, or epoch seconds / milliseconds / microseconds / nanoseconds.
-fn parse_time(v: &[u8]) -> Option<Timestamp> {
+fn parse_time(v: &[u8], zone: LogZone) -> Option<Timestamp> {
     if v.first().is_some_and(u8::is_ascii_digit) && v.len() >= 10 && v[4] == b'-' {
-        return time::message_time(v);
+        return time::message_time(v, zone);
     }
     // Epoch numbers, exactly (no float rounding): integer and fraction digits apart.
     let (int, frac) = match memchr::memchr(b'.', v) {

@@ -116,6 +116,33 @@ fn times_without_decoding() {
 }
 
 #[test]
+fn structured_times_with_offsets_commas_and_zones() {
+    let map = StructuredFields::default();
+    let berlin: LogZone = "Europe/Berlin".parse().unwrap();
+    let t = |s: &str, f, z| line_time_in(s.as_bytes(), f, &map, z).map(|t| t.to_rfc3339());
+    // python's asctime: comma fraction, no zone: local time in the configured zone.
+    let py = r#"{"asctime": "2026-04-19 06:12:27,250", "levelname": "INFO", "message": "x"}"#;
+    assert_eq!(
+        t(py, Format::Json, LogZone::Utc).as_deref(),
+        Some("2026-04-19T06:12:27.250+00:00")
+    );
+    assert_eq!(
+        t(py, Format::Json, berlin).as_deref(),
+        Some("2026-04-19T04:12:27.250+00:00")
+    );
+    // Its own offset wins over the zone.
+    assert_eq!(
+        t(
+            "time=2026-04-19T07:12:04+03:00 level=info msg=x",
+            Format::Logfmt,
+            berlin
+        )
+        .as_deref(),
+        Some("2026-04-19T04:12:04+00:00")
+    );
+}
+
+#[test]
 fn formats_by_first_bytes() {
     assert_eq!(line_format(b"  {\"a\":1}", Format::Auto), Format::Json);
     assert_eq!(
