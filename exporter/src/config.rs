@@ -50,6 +50,8 @@ pub struct Config {
     pub json_fields: Option<dge_parse::logs::StructuredFields>,
     /// OTLP export of session traces (`OTEL_*` variables override it).
     pub traces: crate::sinks::traces::TracesConfig,
+    /// The status page at `/` (`[status]`: runbook links, reload, window).
+    pub status: crate::sinks::status::StatusConfig,
     /// Every source's own keys (`[[file]]`, `[[bot]]`, `[kubernetes]`, ...).
     #[serde(flatten)]
     pub sources: SourcesConfig,
@@ -70,6 +72,7 @@ impl Default for Config {
             bot_profiles: Default::default(),
             json_fields: None,
             traces: crate::sinks::traces::TracesConfig::default(),
+            status: crate::sinks::status::StatusConfig::default(),
             sources: SourcesConfig::default(),
         }
     }
@@ -142,6 +145,7 @@ impl Config {
             })?;
         }
         self.traces.validate()?;
+        self.status.validate()?;
         self.sources.validate(&log)
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::bot::Histogram;
-use super::{Engine, Finding, Handover, HandoverOutcome, Key, Kind, Session};
+use super::{Engine, Finding, Handover, HandoverOutcome, Instance, Key, Kind, Session};
 use crate::observation::{StartLimit, Timestamp};
 
 /// Per-session series: one per (bot, namespace, pod, shard); several sessions of one pod (a
@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub at: Option<Timestamp>,
     pub series: Vec<SessionSeries>,
     pub sessions: Vec<Session>,
+    /// The pods (or named processes) the engine still remembers: the status page's timeline.
+    pub instances: Vec<Instance>,
     pub bots: Vec<BotView>,
     pub findings: Vec<Finding>,
     pub findings_total: Vec<(Kind, String, u64)>,
@@ -126,6 +128,7 @@ impl Engine {
             at: self.now,
             series: series.into_values().collect(),
             sessions: self.sessions.values().cloned().collect(),
+            instances: self.instances.values().cloned().collect(),
             bots,
             findings: self.all_findings(),
             findings_total: self
