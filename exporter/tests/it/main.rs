@@ -14,5 +14,6 @@ mod layering;
 mod otlp;
 mod replay_examples;
 mod sources;
+mod status_page;
 mod support;
 mod tailing;

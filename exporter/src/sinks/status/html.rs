@@ -300,9 +300,11 @@ fn finding(out: &mut String, p: &Page, f: &Finding) {
     );
     let _ = write!(
         out,
-        "<dt>What to do</dt><dd><a class=\"runbook\" href=\"{}{}\">Runbook: {}</a></dd></dl>",
+        "<dt>What to do</dt><dd><a class=\"runbook\" href=\"{}{}\">Runbook for {}</a> \
+         <span class=\"rel\">({})</span></dd></dl>",
         esc(p.runbook_base),
         esc(f.runbook),
+        f.kind.as_str(),
         esc(runbook_title(f.kind))
     );
     if !f.evidence.is_empty() {
@@ -430,10 +432,11 @@ dt{color:var(--muted)}dd{margin:0}\
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em;overflow-wrap:anywhere}\
 .evidence ol{margin:4px 0;padding-left:1.5em;font-size:.9em}.evidence li{margin:2px 0}\
 .src{color:var(--muted)}\
-.scroll{overflow-x:auto}figure{margin:0}figcaption{color:var(--muted);font-size:.9em}\
-.timeline{display:block;font:11px system-ui,sans-serif}\
+.scroll{overflow-x:auto;direction:rtl}figure{margin:0}figcaption{color:var(--muted);font-size:.9em}\
+.timeline{display:block;direction:ltr;width:100%;min-width:760px;height:auto;\
+font:11px system-ui,sans-serif}\
 .timeline .pod-name{font-weight:600;fill:#1b1f24}.timeline .row-name{fill:#57606a}\
-.timeline .tick{stroke:#e6e9ec}.timeline .tick-label{fill:#57606a;text-anchor:middle}\
+.timeline .tick{stroke:#e6e9ec}.timeline .axis-name{fill:#57606a}.timeline .tick-label{fill:#57606a;text-anchor:middle}\
 .m-pending{fill:#8c959f}.m-running{fill:#4a6fa5}.m-terminating{fill:url(#hatch)}\
 .m-live{fill:#2da44e}.m-lingering{fill:#fff;stroke:#2da44e;stroke-width:1.5;stroke-dasharray:4 2}\
 .m-finding.sev-critical rect,.m-finding.sev-critical path{fill:#d1242f}\

@@ -23,7 +23,7 @@ pub fn timeline(out: &mut String, t: &BotTimeline) {
         return;
     }
     let height = TOP + ROW * t.pods.len() as f64 + 4.0;
-    let plot = WIDTH - LABEL - 10.0;
+    let plot = WIDTH - LABEL - 28.0;
     let span = (t.end - t.start).num_milliseconds().max(1) as f64;
     let x = |at: Timestamp| -> f64 {
         let f = (at - t.start).num_milliseconds() as f64 / span;
@@ -109,7 +109,7 @@ fn axis(out: &mut String, start: Timestamp, end: Timestamp, x: &impl Fn(Timestam
     }
     let _ = write!(
         out,
-        "<text class=\"tick-label\" x=\"{LABEL}\" y=\"11\" text-anchor=\"start\">UTC</text>"
+        "<text class=\"axis-name\" x=\"4\" y=\"11\">time (UTC)</text>"
     );
 }
 
