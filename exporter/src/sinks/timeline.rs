@@ -11,6 +11,7 @@ use dge_core::observation::Timestamp;
 const WIDTH: usize = 64;
 
 /// One bot's rows, from the first thing seen of it to `end`.
+#[derive(Clone)]
 pub struct BotTimeline<'a> {
     pub bot: String,
     pub start: Timestamp,
@@ -23,6 +24,7 @@ pub struct BotTimeline<'a> {
 
 /// One pod: its lifecycle row and its session row. Stretches are in drawing order: a later
 /// one is drawn over an earlier one.
+#[derive(Clone)]
 pub struct PodRow {
     pub namespace: String,
     pub pod: String,

@@ -233,13 +233,14 @@ fn demo_status_page_shows_the_incident_in_chromium() {
         .select(&sel("svg.timeline g.pod"))
         .filter(|g| attr(g, "data-pod") == silent["pod"].as_str().unwrap())
         .collect();
-    assert_eq!(pod_rows.len(), 1, "one row pair for the silent pod");
-    assert!(
-        pod_rows[0]
-            .select(&sel("g.m-finding"))
-            .any(|g| attr(&g, "data-kind") == "silent_session"),
-        "the silence on the pod's session row"
-    );
+    assert!(!pod_rows.is_empty(), "the silent pod's rows on the timeline");
+    for row in &pod_rows {
+        assert!(
+            row.select(&sel("g.m-finding"))
+                .any(|g| attr(&g, "data-kind") == "silent_session"),
+            "the silence on the pod's session row"
+        );
+    }
 
     // TallyBot: both sessions receive every event.
     let dup = find(&api, "duplicate_delivery", "TallyBot").expect("still active");

@@ -216,6 +216,21 @@ fn timeline(out: &mut String, p: &Page, b: &BotPage) {
                 n => format!("; {n} older pod(s) ended before this period"),
             }
         );
+        if let Some(z) = &b.zoom {
+            let _ = write!(
+                out,
+                "<h3>Close-up (last {})</h3><figure><div class=\"scroll\">",
+                span((z.end - z.start).num_seconds() as f64)
+            );
+            svg::timeline(out, z);
+            let _ = write!(
+                out,
+                "</div><figcaption>{} to {}: {} pod(s).</figcaption></figure>",
+                utc(z.start),
+                utc(z.end),
+                z.pods.len()
+            );
+        }
         out.push_str("<details class=\"legend-box\"><summary>Legend</summary>");
         svg::legend(out);
         out.push_str("</details>");
@@ -414,7 +429,8 @@ h1{font-size:1.5rem;margin:16px 0 4px}h2{font-size:1.25rem;margin:0 0 8px}\
 h3{font-size:1.05rem;margin:16px 0 6px}h4{font-size:1rem;margin:0 0 6px}\
 .as-of{color:var(--muted);margin:0 0 10px}\
 table{border-collapse:collapse;width:100%;margin:6px 0 16px}\
-th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}\
+th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top;\
+overflow-wrap:anywhere}\
 caption{text-align:left;font-weight:600;padding:4px 0}\
 .bot,.sources{border:1px solid var(--line);border-radius:8px;padding:14px;margin:16px 0}\
 .badge{display:inline-block;font-size:.8rem;font-weight:700;padding:1px 7px;border-radius:10px;\

@@ -82,3 +82,6 @@ pub fn render(snap: &Snapshot, sources: &[SourceLine], cfg: &StatusConfig, mode:
     let page = model::Page::build(snap, sources, cfg, mode);
     html::page(&page)
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,9 @@ use crate::sinks::timeline::{self, BotTimeline, Stretch};
 use dge_core::engine::{BotView, Finding, Severity, Snapshot};
 use dge_core::observation::Timestamp;
 
+/// The shortest span of the live page's close-up timeline.
+const ZOOM_MINUTES: i64 = 15;
+
 /// The page's content.
 pub struct Page<'a> {
     pub mode: Mode,
@@ -27,6 +30,9 @@ pub struct Page<'a> {
 /// One bot's section.
 pub struct BotPage<'a> {
     pub timeline: BotTimeline<'a>,
+    /// Live only: the same rows over the last minutes (from a little before the oldest active
+    /// finding, at least the last 15 min), when that is much shorter than the window.
+    pub zoom: Option<BotTimeline<'a>>,
     /// Pods left out because everything about them ended before the window.
     pub hidden_pods: usize,
     /// Open findings, most severe first, then oldest first.
@@ -58,7 +64,16 @@ impl<'a> Page<'a> {
         let window = (mode == Mode::Live).then(|| TimeDelta::hours(cfg.window_hours as i64));
         let sessions: Vec<_> = snap.sessions.iter().collect();
         let instances: Vec<_> = snap.instances.iter().collect();
-        let pod_bots = timeline::pod_bots(&sessions, &snap.findings);
+        let mut pod_bots = timeline::pod_bots(&sessions, &snap.findings);
+        // A pod that never logged a session (crash-looping before READY) still belongs to
+        // the bot its labels name.
+        for i in &snap.instances {
+            if let Some(bot) = &i.bot {
+                pod_bots
+                    .entry((i.namespace.clone(), i.pod.clone()))
+                    .or_insert_with(|| bot.clone());
+            }
+        }
         let mut timelines = timeline::model(&instances, &sessions, &snap.findings, now, |ns, p| {
             pod_bots.get(&(ns.to_string(), p.to_string())).cloned()
         });
@@ -134,11 +149,25 @@ fn bot_page<'a>(
         }
         None => 0,
     };
+    let zoom = window.and_then(|_| {
+        let from = active
+            .iter()
+            .map(|f| f.since - TimeDelta::minutes(2))
+            .chain([t.end - TimeDelta::minutes(ZOOM_MINUTES)])
+            .min()?;
+        // Worth a second drawing only when it magnifies at least four times.
+        (t.end - from < (t.end - t.start) / 4).then(|| {
+            let mut z = t.clone();
+            clip(&mut z, from);
+            z
+        })
+    });
     let live_sessions = view.map(|v| v.live_sessions.values().sum()).unwrap_or(0);
     BotPage {
         worst: active.iter().map(|f| f.severity).max(),
         sight: sight(&t.bot, view, snap),
         timeline: t,
+        zoom,
         hidden_pods,
         active,
         closed,
