@@ -89,7 +89,12 @@ impl Fleet {
 fn bot(f: &mut Fleet, b: usize, pods: usize, end: i64) {
     let bot = format!("Bot{b:02}");
     let ids: Vec<Arc<InstanceId>> = (0..pods)
-        .map(|k| Arc::new(InstanceId::pod("bots", format!("bot{b:02}-7d4b9f6c5-{k:05}"))))
+        .map(|k| {
+            Arc::new(InstanceId::pod(
+                "bots",
+                format!("bot{b:02}-7d4b9f6c5-{k:05}"),
+            ))
+        })
         .collect();
     let stagger = (b as i64 * 7) % 60;
     for (k, id) in ids.iter().enumerate() {
@@ -103,17 +108,23 @@ fn bot(f: &mut Fleet, b: usize, pods: usize, end: i64) {
         let stop = if last { end } else { t + ROLLOUT_SECS + 5 };
         // The last rollout: every fifth bot's new session stays silent, every fifth (other)
         // bot's old and new sessions both receive.
-        let silent = last && b % 5 == 0;
+        let role = b % 5;
+        let silent = last && role == 0;
         if !silent {
             f.traffic(id, &bot, t + 5, stop);
         }
         if k > 0 {
             let old = &ids[k - 1];
-            let keeps = last && (b % 5 == 0 || b % 5 == 1);
+            let keeps = last && role <= 1;
             if keeps {
                 f.traffic(old, &bot, t + 5, end);
             } else if last && b % 7 == 2 {
-                f.pod(t + 5, old, &bot, InstanceChange::Terminating { grace: Some(30) });
+                f.pod(
+                    t + 5,
+                    old,
+                    &bot,
+                    InstanceChange::Terminating { grace: Some(30) },
+                );
                 let killed = InstanceChange::Exited {
                     code: Some(137),
                     reason: Some("Error".into()),
@@ -121,7 +132,12 @@ fn bot(f: &mut Fleet, b: usize, pods: usize, end: i64) {
                 f.pod(t + 35, old, &bot, killed);
                 f.pod(t + 36, old, &bot, InstanceChange::Deleted);
             } else {
-                f.pod(t + 5, old, &bot, InstanceChange::Terminating { grace: Some(30) });
+                f.pod(
+                    t + 5,
+                    old,
+                    &bot,
+                    InstanceChange::Terminating { grace: Some(30) },
+                );
                 f.log(t + 6, old, &bot, SessionEvent::ShuttingDown);
                 f.log(t + 7, old, &bot, SessionEvent::Closed { code: Some(1000) });
                 f.log(t + 8, old, &bot, SessionEvent::Stopped);
@@ -189,10 +205,21 @@ fn main() {
     let replay_ms = replay_start.elapsed().as_secs_f64() * 1000.0;
 
     println!("| fleet | value |\n|---|---|");
-    println!("| bots / pods in the snapshot | {bots} / {} |", snap.instances.len());
-    println!("| sessions / findings (active) | {} / {} ({active}) |", snap.sessions.len(), snap.findings.len());
+    println!(
+        "| bots / pods in the snapshot | {bots} / {} |",
+        snap.instances.len()
+    );
+    println!(
+        "| sessions / findings (active) | {} / {} ({active}) |",
+        snap.sessions.len(),
+        snap.findings.len()
+    );
     println!("| observations fed | {observations} |");
-    println!("| `/` page size | {:.0} KiB ({} bytes) |", page.len() as f64 / 1024.0, page.len());
+    println!(
+        "| `/` page size | {:.0} KiB ({} bytes) |",
+        page.len() as f64 / 1024.0,
+        page.len()
+    );
     println!("| `/` render time, median / p95 of {rounds} | {median:.1} ms / {p95:.1} ms |");
     println!(
         "| `replay --format html` page of the same snapshot | {:.0} KiB, {replay_ms:.1} ms |",

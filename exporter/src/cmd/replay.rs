@@ -109,14 +109,18 @@ pub fn replay_with_traces(
                 })
                 .collect();
             let snap = engine.snapshot();
-            write(out, &status::render(&snap, &inputs, &cfg.status, status::Mode::Replay))
+            write(
+                out,
+                &status::render(&snap, &inputs, &cfg.status, status::Mode::Replay),
+            )
         }
         Format::Text => {
             let end = engine.now().unwrap_or_default();
             let instances: Vec<_> = engine.instances().collect();
             let sessions: Vec<_> = engine.sessions().collect();
             let bots = timeline::pod_bots(&sessions, &findings);
-            let bot_of = |ns: &str, pod: &str| bots.get(&(ns.to_string(), pod.to_string())).cloned();
+            let bot_of =
+                |ns: &str, pod: &str| bots.get(&(ns.to_string(), pod.to_string())).cloned();
             let mut s = timeline::render(&instances, &sessions, &findings, end, bot_of);
             s.push_str("Inputs:\n");
             for f in &files {

@@ -164,7 +164,10 @@ fn bot_model<'a>(
         .into_iter()
         .map(|(_, namespace, pod)| {
             let mut life = Vec::new();
-            if let Some(i) = pods.iter().find(|i| i.namespace == namespace && i.pod == pod) {
+            if let Some(i) = pods
+                .iter()
+                .find(|i| i.namespace == namespace && i.pod == pod)
+            {
                 let created = i.created_at.unwrap_or(i.first_seen);
                 let gone = i.deleted_at.or(i.exited_at).unwrap_or(end);
                 life.push(stretch(created, gone, Mark::Pending));
@@ -187,13 +190,20 @@ fn bot_model<'a>(
                     row.push(stretch(ended, u.min(end), Mark::Lingering));
                 }
             }
-            for f in findings.iter().filter(|f| f.subject.is_pod(&namespace, &pod)) {
+            for f in findings
+                .iter()
+                .filter(|f| f.subject.is_pod(&namespace, &pod))
+            {
                 let (legend, point) = match f.kind.meta().timeline {
                     TimelineMark::None => continue,
                     TimelineMark::Span(l) => (l, false),
                     TimelineMark::Point(l) => (l, true),
                 };
-                let to = if point { f.since } else { f.until.unwrap_or(end) };
+                let to = if point {
+                    f.since
+                } else {
+                    f.until.unwrap_or(end)
+                };
                 let what = Mark::Finding {
                     kind: f.kind,
                     legend,

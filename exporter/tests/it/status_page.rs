@@ -91,7 +91,12 @@ fn screenshot(url: &str, file: &Path, width: u32, height: u32) {
         url,
     );
     let png = std::fs::read(file).expect("screenshot written");
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG: {}", file.display());
+    assert_eq!(
+        &png[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "not a PNG: {}",
+        file.display()
+    );
     let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
     let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
     assert_eq!((w, h), (width, height), "{}", file.display());
@@ -155,7 +160,13 @@ fn tuple(f: &Value) -> (String, String, String, String, String) {
 
 /// Nothing loaded from elsewhere: no script, no stylesheet link, no image or frame source.
 fn assert_self_contained(dom: &Html, what: &str) {
-    for s in ["script", "link[rel=stylesheet]", "[src]", "iframe", "object"] {
+    for s in [
+        "script",
+        "link[rel=stylesheet]",
+        "[src]",
+        "iframe",
+        "object",
+    ] {
         assert!(
             dom.select(&sel(s)).next().is_none(),
             "{what}: the page must be self-contained, found `{s}`"
@@ -233,7 +244,10 @@ fn demo_status_page_shows_the_incident_in_chromium() {
         .select(&sel("svg.timeline g.pod"))
         .filter(|g| attr(g, "data-pod") == silent["pod"].as_str().unwrap())
         .collect();
-    assert!(!pod_rows.is_empty(), "the silent pod's rows on the timeline");
+    assert!(
+        !pod_rows.is_empty(),
+        "the silent pod's rows on the timeline"
+    );
     for row in &pod_rows {
         assert!(
             row.select(&sel("g.m-finding"))
@@ -289,8 +303,8 @@ fn demo_status_page_shows_the_incident_in_chromium() {
     } else {
         dir.path().to_path_buf()
     };
-    screenshot(&url, &out.join("status-page.png"), 1280, 1100);
-    screenshot(&url, &out.join("status-page-phone.png"), 390, 1400);
+    screenshot(&url, &out.join("status-page.png"), 1280, 1500);
+    screenshot(&url, &out.join("status-page-phone.png"), 390, 1600);
 }
 
 #[test]
@@ -321,7 +335,9 @@ fn replay_html_of_every_example_matches_its_json_findings() {
         let dom = dump_dom(&format!("file://{}", file.display()));
         assert_self_contained(&dom, name);
         assert!(
-            dom.select(&sel("meta[http-equiv=refresh]")).next().is_none(),
+            dom.select(&sel("meta[http-equiv=refresh]"))
+                .next()
+                .is_none(),
             "{name}: a report does not reload"
         );
         let findings = report["findings"].as_array().unwrap();
@@ -344,16 +360,23 @@ fn replay_html_of_every_example_matches_its_json_findings() {
             assert_eq!(page, json, "{name}: {bot}'s findings, page vs JSON");
             // An open finding is under "Active", a closed one under "Closed".
             for a in articles(s, "active") {
-                assert!(a.4.is_empty(), "{name}: closed finding listed as active: {a:?}");
+                assert!(
+                    a.4.is_empty(),
+                    "{name}: closed finding listed as active: {a:?}"
+                );
             }
             if json.is_empty() {
-                assert!(s.select(&sel(".no-findings")).next().is_some(), "{name}: {bot}");
+                assert!(
+                    s.select(&sel(".no-findings")).next().is_some(),
+                    "{name}: {bot}"
+                );
             }
             for f in findings.iter().filter(|f| f["bot"] == *bot) {
                 let a = s
                     .select(&sel("article.finding"))
                     .find(|a| {
-                        attr(a, "data-kind") == f["kind"] && attr(a, "data-since") == ms(&f["since"])
+                        attr(a, "data-kind") == f["kind"]
+                            && attr(a, "data-since") == ms(&f["since"])
                     })
                     .unwrap();
                 let link = a.select(&sel("a.runbook")).next().unwrap();

@@ -11,8 +11,8 @@ use super::svg;
 use dge_core::engine::{Finding, Kind, Severity};
 use dge_core::observation::Timestamp;
 
-/// Evidence lines shown per finding, and characters per line.
-const EVIDENCE_LINES: usize = 8;
+/// Evidence lines shown per finding (as many as `replay`'s text), and characters per line.
+const EVIDENCE_LINES: usize = 4;
 const EVIDENCE_CHARS: usize = 400;
 /// Closed findings listed per bot on the live page.
 const CLOSED_LIVE: usize = 20;
@@ -72,7 +72,10 @@ pub fn page(p: &Page) -> String {
             p.refresh_secs
         );
     }
-    let _ = write!(out, "<title>{title}</title><style>{CSS}</style></head><body>");
+    let _ = write!(
+        out,
+        "<title>{title}</title><style>{CSS}</style></head><body>"
+    );
     header(&mut out, p, title);
     out.push_str("<main>");
     for b in &p.bots {
@@ -200,10 +203,7 @@ fn timeline(out: &mut String, p: &Page, b: &BotPage) {
     if t.pods.is_empty() {
         out.push_str("<p class=\"no-pods\">No pod or session in this period.</p>");
     } else {
-        let _ = write!(
-            out,
-            "<figure><div class=\"scroll\">"
-        );
+        let _ = write!(out, "<figure><div class=\"scroll\">");
         svg::timeline(out, t);
         let _ = write!(
             out,
@@ -299,7 +299,11 @@ fn finding(out: &mut String, p: &Page, f: &Finding) {
         let _ = write!(out, ", shard {s}");
     }
     out.push_str("</h4><dl>");
-    let _ = write!(out, "<dt>Since</dt><dd class=\"since\">{}</dd>", when(p, f.since));
+    let _ = write!(
+        out,
+        "<dt>Since</dt><dd class=\"since\">{}</dd>",
+        when(p, f.since)
+    );
     if let Some(u) = f.until {
         let _ = write!(
             out,

@@ -141,7 +141,7 @@ fn bot_page<'a>(
         .copied()
         .filter(|f| f.until.is_some())
         .collect();
-    closed.sort_by(|a, b| b.until.cmp(&a.until));
+    closed.sort_by_key(|f| std::cmp::Reverse(f.until));
     let hidden_pods = match window {
         Some(w) => {
             let from = t.end - w;
@@ -183,7 +183,8 @@ fn clip(t: &mut BotTimeline, from: Timestamp) -> usize {
     t.start = from;
     let keep = |s: &Stretch| s.to >= from;
     let before = t.pods.len();
-    t.pods.retain(|p| p.life.iter().chain(&p.sessions).any(keep));
+    t.pods
+        .retain(|p| p.life.iter().chain(&p.sessions).any(keep));
     for p in &mut t.pods {
         for row in [&mut p.life, &mut p.sessions] {
             row.retain(keep);

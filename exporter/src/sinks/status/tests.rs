@@ -55,7 +55,15 @@ fn snapshot() -> Snapshot {
         findings: Kind::ALL
             .iter()
             .enumerate()
-            .map(|(i, k)| finding(i as u64, *k, "Bot<1>", "bot-1-new", now - TimeDelta::minutes(3)))
+            .map(|(i, k)| {
+                finding(
+                    i as u64,
+                    *k,
+                    "Bot<1>",
+                    "bot-1-new",
+                    now - TimeDelta::minutes(3),
+                )
+            })
             .collect(),
         instances: vec![
             pod("bot-1-ancient", t0(), Some(t0() + TimeDelta::minutes(30))),
@@ -91,9 +99,14 @@ fn everything_from_the_inputs_is_escaped() {
     let page = render(&snapshot(), &sources, &StatusConfig::default(), Mode::Live);
     assert!(!page.contains("<script"), "no script at all");
     assert!(!page.contains("<img"));
-    assert!(!page.contains("Bot<1>"), "the bot name is escaped everywhere");
+    assert!(
+        !page.contains("Bot<1>"),
+        "the bot name is escaped everywhere"
+    );
     assert!(page.contains("Bot&lt;1&gt;"));
-    assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;"));
+    assert!(
+        page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;")
+    );
     assert!(page.contains("file:&lt;x&gt;"));
     assert!(page.contains("id=\"bot-Bot-1-\""), "a safe anchor");
     assert!(page.contains("✖ DOWN"), "a down source says so in words");
@@ -145,7 +158,12 @@ fn runbook_links_follow_the_configured_base() {
 
 #[test]
 fn an_empty_snapshot_is_a_readable_page() {
-    let page = render(&Snapshot::default(), &[], &StatusConfig::default(), Mode::Live);
+    let page = render(
+        &Snapshot::default(),
+        &[],
+        &StatusConfig::default(),
+        Mode::Live,
+    );
     assert!(page.contains("No bot seen yet"));
     assert!(page.contains("No source reported yet."));
     assert!(page.ends_with("</html>\n"));
