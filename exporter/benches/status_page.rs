@@ -167,7 +167,12 @@ fn main() {
     }
     f.obs.sort_by_key(|o| o.at);
     let observations = f.obs.len();
-    let mut engine = Engine::new(EngineConfig::default());
+    // Every pod kept to the end (the daemon forgets a deleted pod after `retention_secs`):
+    // the page draws all BOTS x PODS of them, its worst case.
+    let mut engine = Engine::new(EngineConfig {
+        retention_secs: u64::MAX,
+        ..EngineConfig::default()
+    });
     let mut next_tick = t0;
     for o in f.obs {
         while o.at >= next_tick {

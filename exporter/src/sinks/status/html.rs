@@ -15,7 +15,7 @@ use dge_core::observation::Timestamp;
 const EVIDENCE_LINES: usize = 4;
 const EVIDENCE_CHARS: usize = 400;
 /// Closed findings listed per bot on the live page.
-const CLOSED_LIVE: usize = 20;
+const CLOSED_LIVE: usize = 5;
 
 /// Escapes text for HTML content and double- or single-quoted attributes.
 pub fn esc(s: &str) -> Cow<'_, str> {
@@ -319,14 +319,22 @@ fn finding(out: &mut String, p: &Page, f: &Finding) {
     );
     let _ = write!(
         out,
-        "<dt>What to do</dt><dd><a class=\"runbook\" href=\"{}{}\">Runbook for {}</a> \
-         <span class=\"rel\">({})</span></dd></dl>",
+        "<dt>What to do</dt><dd><a class=\"runbook\" href=\"{}{}\">Runbook for {}</a>{}</dd></dl>",
         esc(p.runbook_base),
         esc(f.runbook),
         f.kind.as_str(),
-        esc(runbook_title(f.kind))
+        // What the kind means in general, for an open finding (a closed one keeps it short).
+        match f.until {
+            None => format!(
+                " <span class=\"rel\">({})</span>",
+                esc(runbook_title(f.kind))
+            ),
+            Some(_) => String::new(),
+        }
     );
-    if !f.evidence.is_empty() {
+    // The live page lists the evidence of active findings only (a closed one's is in the
+    // JSON API): with many closed findings, the page stays small.
+    if !f.evidence.is_empty() && (f.until.is_none() || p.mode == Mode::Replay) {
         let _ = write!(
             out,
             "<details class=\"evidence\"{}><summary>Evidence ({} line(s))</summary><ol>",

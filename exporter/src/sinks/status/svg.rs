@@ -65,10 +65,10 @@ pub fn timeline(out: &mut String, t: &BotTimeline) {
             name = esc(&name),
         );
         for s in &p.life {
-            stretch(out, s, &x, y + 2.0, &p.pod);
+            stretch(out, s, &x, y + 2.0);
         }
         for s in &p.sessions {
-            stretch(out, s, &x, y + 16.0, &p.pod);
+            stretch(out, s, &x, y + 16.0);
         }
         out.push_str("</g>");
     }
@@ -113,15 +113,18 @@ fn axis(out: &mut String, start: Timestamp, end: Timestamp, x: &impl Fn(Timestam
     );
 }
 
-fn stretch(out: &mut String, s: &Stretch, x: &impl Fn(Timestamp) -> f64, y: f64, pod: &str) {
+fn stretch(out: &mut String, s: &Stretch, x: &impl Fn(Timestamp) -> f64, y: f64) {
     let (a, b) = (x(s.from), x(s.to));
     let w = (b - a).max(2.0);
+    // Times of day only (the axis and the caption give the dates): a fleet has thousands.
+    let hms = |t: Timestamp| t.format("%H:%M:%S");
     let when = if s.from == s.to {
-        format!("at {}", utc(s.from))
+        format!("at {} UTC", hms(s.from))
     } else {
-        format!("{} to {}", utc(s.from), utc(s.to))
+        format!("{} to {} UTC", hms(s.from), hms(s.to))
     };
-    let title = format!("{}: {} {when}", esc(pod), describe(s.what));
+    // The pod is named by the row's own title.
+    let title = format!("{} {when}", describe(s.what));
     match s.what {
         Mark::Pending => {
             let _ = write!(
