@@ -56,6 +56,8 @@ pub struct Config {
     pub traces: crate::sinks::traces::TracesConfig,
     /// Opt-in remediation of deaf sessions (`[remediation]`, off by default).
     pub remediation: crate::actors::remediation::RemediationConfig,
+    /// The status page at `/` (`[status]`: runbook links, reload, window).
+    pub status: crate::sinks::status::StatusConfig,
     /// Every source's own keys (`[[file]]`, `[[bot]]`, `[kubernetes]`, ...).
     #[serde(flatten)]
     pub sources: SourcesConfig,
@@ -78,6 +80,7 @@ impl Default for Config {
             json_fields: None,
             traces: crate::sinks::traces::TracesConfig::default(),
             remediation: Default::default(),
+            status: crate::sinks::status::StatusConfig::default(),
             sources: SourcesConfig::default(),
         }
     }
@@ -168,6 +171,7 @@ impl Config {
         }
         self.traces.validate()?;
         self.remediation.validate()?;
+        self.status.validate()?;
         self.sources.validate(&log)
     }
 

@@ -72,8 +72,8 @@ pub struct Snapshot {
     pub findings_total: Vec<(Kind, String, u64)>,
     /// Handovers decided recently, then the ones in progress.
     pub handovers: Vec<Handover>,
-    /// Every pod still remembered (what the remediation actor checks: workload, restarts,
-    /// whether its pods are gone).
+    /// Every pod still remembered (the status page's timeline; what the remediation actor
+    /// checks: workload, restarts, whether its pods are gone).
     #[serde(skip)]
     pub instances: Vec<Instance>,
     /// Each source's health as last reported: name -> up.

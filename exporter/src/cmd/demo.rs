@@ -54,7 +54,7 @@ pub async fn demo(
         unreachable!("compressed clocks are simulated")
     };
     println!(
-        "discord-gateway-exporter demo: http://{addr}/metrics  http://{addr}/api/v1/findings\n\
+        "discord-gateway-exporter demo: http://{addr}/ (status page)  http://{addr}/metrics  http://{addr}/api/v1/findings\n\
          A simulated fleet with two hours of history; the next ten simulated minutes run {speed}x, then real time.\n\
          - AgentBroker: `kubectl rollout restart` at +15 s; the new pod connects while the old one still holds its session\n\
          - HelperBot:   the workaround, scale 0 -> wait -> scale 1, at +60 s\n\

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::sinks::status::{self, SourceLine};
 use crate::sinks::timeline;
 use dge_parse::replay::{ReadOptions, open_paths};
 
@@ -15,6 +16,8 @@ use dge_parse::replay::{ReadOptions, open_paths};
 pub enum Format {
     Text,
     Json,
+    /// The status page of the whole capture, self-contained (`sinks::status`).
+    Html,
 }
 
 /// Reads `paths`, runs the engine over them and writes the report to `out`.
@@ -97,22 +100,34 @@ pub fn replay_with_traces(
             s.push('\n');
             write(out, &s)
         }
+        Format::Html => {
+            let inputs: Vec<SourceLine> = files
+                .iter()
+                .map(|f| SourceLine {
+                    name: format!("{} ({})", f.path.display(), f.kind),
+                    up: f.problems.is_empty(),
+                    detail: std::iter::once(format!(
+                        "{} matched, {} ignored, {} malformed",
+                        f.matched, f.ignored, f.malformed
+                    ))
+                    .chain(f.problems.iter().map(|p| format!("problem: {p}")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                })
+                .collect();
+            let snap = engine.snapshot();
+            write(
+                out,
+                &status::render(&snap, &inputs, &cfg.status, status::Mode::Replay),
+            )
+        }
         Format::Text => {
             let end = engine.now().unwrap_or_default();
             let instances: Vec<_> = engine.instances().collect();
             let sessions: Vec<_> = engine.sessions().collect();
-            let bot_of = |ns: &str, pod: &str| {
-                sessions
-                    .iter()
-                    .find(|s| s.namespace == ns && s.pod == pod)
-                    .map(|s| s.bot.clone())
-                    .or_else(|| {
-                        findings
-                            .iter()
-                            .find(|f| f.subject.is_pod(ns, pod))
-                            .map(|f| f.bot.clone())
-                    })
-            };
+            let bots = timeline::pod_bots(&sessions, &findings);
+            let bot_of =
+                |ns: &str, pod: &str| bots.get(&(ns.to_string(), pod.to_string())).cloned();
             let mut s = timeline::render(&instances, &sessions, &findings, end, bot_of);
             s.push_str("Inputs:\n");
             for f in &files {

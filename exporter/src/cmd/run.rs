@@ -28,11 +28,12 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         trace_id = tracing::field::Empty
     ));
     let startup_guard = startup.enter();
-    let shared = Shared::with_traces(
+    let shared = Shared::with_status(
         opts.traces
             .as_ref()
             .map(|t| t.export().clone())
             .unwrap_or_default(),
+        cfg.status.clone(),
     );
     let (_tx, shutdown) = daemon::shutdown_on_signals();
     let listener = daemon::bind(opts.listen.as_deref().unwrap_or(&cfg.listen)).await?;

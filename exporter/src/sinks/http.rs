@@ -1,4 +1,4 @@
-//! The HTTP surface: `/metrics`, `/healthz`, `/readyz`, `/api/v1/findings`, `/api/v1/sessions`.
+//! The HTTP surface: `/` (the status page), `/metrics`, `/healthz`, `/readyz`, `/api/v1/findings`, `/api/v1/sessions`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::metrics::Metrics;
+use super::status::{self, Mode, SourceLine, StatusConfig};
 use super::traces::TraceExport;
 use crate::self_metrics::SelfMetrics;
 use dge_core::engine::Snapshot;
@@ -32,6 +33,8 @@ pub struct Shared {
     pub disabled: RwLock<BTreeSet<String>>,
     /// The trace export's status (`/healthz`) and failure counter (`/metrics`).
     pub traces: TraceExport,
+    /// The status page's settings (`[status]`).
+    pub status: StatusConfig,
 }
 
 impl Shared {
@@ -42,6 +45,11 @@ impl Shared {
 
     /// Showing the state of the trace pipeline that owns `traces`.
     pub fn with_traces(traces: TraceExport) -> Arc<Self> {
+        Self::with_status(traces, StatusConfig::default())
+    }
+
+    /// Also with the status page's settings.
+    pub fn with_status(traces: TraceExport, status: StatusConfig) -> Arc<Self> {
         let snapshot = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
         let own = SelfMetrics::new();
         let metrics = Metrics::with_traces(&own, snapshot.clone(), &traces);
@@ -54,6 +62,7 @@ impl Shared {
             sources: RwLock::new(BTreeMap::new()),
             disabled: RwLock::new(BTreeSet::new()),
             traces,
+            status,
         })
     }
 
@@ -125,14 +134,29 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn index() -> impl IntoResponse {
+/// The status page, rendered from the current snapshot and the sources' health.
+async fn index(State(s): State<Arc<Shared>>) -> Response {
+    let snap = s.current();
+    let sources: Vec<SourceLine> = s
+        .sources
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(name, (up, detail))| SourceLine {
+            name: name.clone(),
+            up: *up,
+            detail: detail.clone(),
+        })
+        .collect();
+    let page = status::render(&snap, &sources, &s.status, Mode::Live);
     (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        "<h1>discord-gateway-exporter</h1><ul><li><a href=/metrics>/metrics</a></li>\
-         <li><a href=/api/v1/findings>/api/v1/findings</a></li>\
-         <li><a href=/api/v1/sessions>/api/v1/sessions</a></li>\
-         <li><a href=/healthz>/healthz</a></li><li><a href=/readyz>/readyz</a></li></ul>",
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        page,
     )
+        .into_response()
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {

@@ -1,6 +1,8 @@
-//! The engine's consequences -> the world: Prometheus metrics, the HTTP API, the timeline.
+//! The engine's consequences -> the world: Prometheus metrics, the HTTP API, the timeline,
+//! the status page.
 
 pub mod http;
 pub mod metrics;
+pub mod status;
 pub mod timeline;
 pub mod traces;

@@ -17,5 +17,6 @@ mod privacy;
 mod remediation;
 mod replay_examples;
 mod sources;
+mod status_page;
 mod support;
 mod tailing;
