@@ -23,8 +23,9 @@ pub const DEFAULT_RUNBOOK_BASE: &str =
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StatusConfig {
-    /// Prepended to a kind's runbook (`docs/troubleshooting.md#anchor`) to make its link; an
-    /// empty string leaves the link relative (a copy of the docs served next to the page).
+    /// Prepended to a kind's runbook (`docs/troubleshooting.md` and its anchor) to make its
+    /// link; an empty string leaves the link relative (a copy of the docs served next to the
+    /// page).
     pub runbook_base_url: String,
     /// How often the live page reloads itself, in seconds (0: never).
     pub refresh_secs: u64,
