@@ -207,6 +207,10 @@ fn main() {
     let active = snap.findings.iter().filter(|f| f.until.is_none()).count();
     let replay_start = Instant::now();
     let report = status::render(&snap, &sources, &cfg, Mode::Replay);
+    // `STATUS_PAGE_DUMP=FILE` keeps the live page, to see where its bytes go.
+    if let Some(path) = std::env::var_os("STATUS_PAGE_DUMP") {
+        std::fs::write(path, &page).expect("write the page");
+    }
     let replay_ms = replay_start.elapsed().as_secs_f64() * 1000.0;
 
     println!("| fleet | value |\n|---|---|");

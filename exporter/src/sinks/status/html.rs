@@ -74,7 +74,8 @@ pub fn page(p: &Page) -> String {
     }
     let _ = write!(
         out,
-        "<title>{title}</title><style>{CSS}</style></head><body>"
+        "<title>{title}</title><style>{CSS}</style></head><body>{}",
+        svg::DEFS
     );
     header(&mut out, p, title);
     out.push_str("<main>");
