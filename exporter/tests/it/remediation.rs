@@ -255,7 +255,14 @@ async fn on_heals_the_seed_incident_with_the_exact_requests() {
         .iter()
         .map(|e| e["reason"].as_str().unwrap_or("").to_string())
         .collect();
-    assert_eq!(reasons, ["DeafSessionScaledDown", "DeafSessionRestored"]);
+    assert_eq!(
+        reasons,
+        [
+            "DeafSessionScaledDown",
+            "DeafSessionOldSessionsGone",
+            "DeafSessionRestored"
+        ]
+    );
     assert_eq!(
         rig.fake.lease_holder(LEASE_NS, LEASE).as_deref(),
         Some("exporter-a")

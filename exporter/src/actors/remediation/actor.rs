@@ -220,6 +220,16 @@ impl Actor {
                 .fail(&cluster, &t, Some(&w), "wait", e, Some(replicas))
                 .await;
         }
+        // The wait is a step of its own: the Event says why the replicas came back when they
+        // did (pods gone, Discord's lingering window over).
+        let note = format!(
+            "The old pods of {} are gone and Discord no longer holds their sessions (lingering \
+             window over); restoring {replicas} replicas.",
+            w.display()
+        );
+        cluster
+            .event(&w, false, "DeafSessionOldSessionsGone", &note)
+            .await;
         if let Err(e) = cluster.scale(&w, replicas).await {
             return self.fail(&cluster, &t, Some(&w), "restore", e, None).await;
         }
