@@ -147,6 +147,44 @@ impl Engine {
     }
 }
 
+/// Evidence lines a health finding keeps per pod (the latest ones).
+const HEALTH_EVIDENCE_KEPT: usize = 8;
+
+/// The gateway-health detectors' per-pod windows: drop times older than `window` before `at`,
+/// and the oldest beyond `cap`.
+fn prune_window(
+    q: &mut std::collections::VecDeque<Timestamp>,
+    at: Timestamp,
+    window: chrono::TimeDelta,
+    cap: usize,
+) {
+    while q.front().is_some_and(|t| *t + window < at) || q.len() > cap {
+        q.pop_front();
+    }
+}
+
+/// Keeps `e` among the latest [`HEALTH_EVIDENCE_KEPT`] evidence lines.
+fn keep_evidence(v: &mut Vec<Evidence>, e: &Evidence) {
+    if v.len() >= HEALTH_EVIDENCE_KEPT {
+        v.remove(0);
+    }
+    v.push(e.clone());
+}
+
+/// The pods whose latest signal (`last`) is older than `window` before `now`: their health
+/// findings close.
+fn quiet_pods<T>(
+    pods: &std::collections::BTreeMap<PodKey, T>,
+    now: Timestamp,
+    window: chrono::TimeDelta,
+    last: impl Fn(&T) -> Option<&Timestamp>,
+) -> Vec<PodKey> {
+    pods.iter()
+        .filter(|(_, p)| last(p).is_none_or(|t| *t + window < now))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::Kind;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use chrono::TimeDelta;
 
-use super::{Detector, secs};
+use super::{Detector, keep_evidence, prune_window, quiet_pods, secs};
 use crate::engine::findings::{Assertion, Evidence, Key, Subject};
 use crate::engine::signals::Signal;
 use crate::engine::state::PodKey;
@@ -93,35 +93,20 @@ impl Detector for ResumeLoop {
             }
         }
         for q in [&mut l.reconnects, &mut l.reidentifies] {
-            while q.front().is_some_and(|t| *t + window < at) {
-                q.pop_front();
-            }
+            prune_window(q, at, window, usize::MAX);
         }
         if failed {
             l.failed_resumes += 1;
         }
-        if l.evidence.len() >= 8 {
-            l.evidence.remove(0);
-        }
-        l.evidence.push(evidence.clone());
+        keep_evidence(&mut l.evidence, evidence);
         engine.judge_resume_loop(key, at);
     }
 
     fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
         let window = TimeDelta::seconds(engine.cfg.health_window_secs as i64);
-        let quiet: Vec<PodKey> = engine
-            .detectors
-            .resume_loop
-            .pods
-            .iter()
-            .filter(|(_, l)| {
-                l.reconnects
-                    .back()
-                    .max(l.reidentifies.back())
-                    .is_none_or(|t| *t + window < now)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+        let quiet = quiet_pods(&engine.detectors.resume_loop.pods, now, window, |l| {
+            l.reconnects.back().max(l.reidentifies.back())
+        });
         for k in quiet {
             engine.detectors.resume_loop.pods.remove(&k);
             engine.close_resume_loop(&k, now);

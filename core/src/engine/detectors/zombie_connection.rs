@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use chrono::TimeDelta;
 
-use super::{Detector, secs};
+use super::{Detector, keep_evidence, prune_window, quiet_pods, secs};
 use crate::engine::findings::{Assertion, Evidence, Key, Subject};
 use crate::engine::signals::Signal;
 use crate::engine::state::PodKey;
@@ -92,32 +92,17 @@ impl Detector for ZombieConnection {
         z.bot = bot.to_string();
         z.shard = shard;
         for q in [&mut z.missed, &mut z.stalls] {
-            while q.front().is_some_and(|t| *t + window < at) || q.len() > 256 {
-                q.pop_front();
-            }
+            prune_window(q, at, window, 256);
         }
-        if z.evidence.len() >= 8 {
-            z.evidence.remove(0);
-        }
-        z.evidence.push(evidence.clone());
+        keep_evidence(&mut z.evidence, evidence);
         engine.assert_zombie(key, at);
     }
 
     fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
         let window = TimeDelta::seconds(engine.cfg.health_window_secs as i64);
-        let quiet: Vec<PodKey> = engine
-            .detectors
-            .zombie_connection
-            .pods
-            .iter()
-            .filter(|(_, z)| {
-                z.missed
-                    .back()
-                    .max(z.stalls.back())
-                    .is_none_or(|t| *t + window < now)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+        let quiet = quiet_pods(&engine.detectors.zombie_connection.pods, now, window, |z| {
+            z.missed.back().max(z.stalls.back())
+        });
         for k in quiet {
             engine.detectors.zombie_connection.pods.remove(&k);
             engine.close_zombie(&k, now);
