@@ -154,7 +154,13 @@ async fn normal_samples_and_a_window_reset() {
     );
     let polls = fake.count(TOK_A, "gateway/bot") as u64;
     assert_eq!(fake.count(TOK_A, "users/@me"), 1, "identity asked once");
-    assert_eq!(d.requests("AgentBroker", "200"), polls + 1);
+    // Every answered request is counted (+1: users/@me), but for one the fake answered while
+    // the daemon was being stopped: the stop can cut it before it is counted.
+    let counted = d.requests("AgentBroker", "200");
+    assert!(
+        counted == polls + 1 || counted == polls,
+        "{counted} requests counted for {polls} polls and one identity request"
+    );
     assert_eq!(d.up("AgentBroker"), Some(1.0));
     let (up, detail) = d.health("AgentBroker").unwrap();
     assert!(
