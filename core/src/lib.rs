@@ -6,3 +6,6 @@
 
 pub mod engine;
 pub mod observation;
+mod privacy;
+
+pub use privacy::{CUT, MAX_EVIDENCE_BYTES};

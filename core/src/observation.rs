@@ -8,6 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::privacy::LogLine;
+
 /// UTC instant. Every time in the engine arrives with an observation or a tick.
 pub type Timestamp = DateTime<Utc>;
 
@@ -97,9 +99,9 @@ pub struct SessionObservation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
     pub event: SessionEvent,
-    /// The (redacted) log line, kept as evidence.
+    /// The (redacted) log line, kept as evidence; it shows only its cut text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<String>,
+    pub line: Option<LogLine>,
 }
 
 /// A gateway session's life, as the bot's logs tell it.

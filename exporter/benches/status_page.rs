@@ -71,7 +71,7 @@ impl Fleet {
                 instance: id.clone(),
                 shard: Some(0),
                 event,
-                line: Some(line),
+                line: Some(line.into()),
             }),
         });
     }

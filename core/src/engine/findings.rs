@@ -19,6 +19,65 @@ pub struct Evidence {
     pub text: String,
 }
 
+/// An event's evidence, made (its line cut, see `LogLine`) only when something keeps it: the
+/// per-event path reads most lines only to count them.
+pub(super) struct LazyEvidence {
+    at: Timestamp,
+    source: std::sync::Arc<str>,
+    line: Option<crate::observation::LogLine>,
+    made: std::cell::OnceCell<Evidence>,
+}
+
+impl LazyEvidence {
+    /// Evidence of `line`, or of `fallback()` (made now) when there is no line.
+    pub fn new(
+        at: Timestamp,
+        source: std::sync::Arc<str>,
+        line: Option<crate::observation::LogLine>,
+        fallback: impl FnOnce() -> String,
+    ) -> Self {
+        let made = std::cell::OnceCell::new();
+        if line.is_none() {
+            let _ = made.set(Evidence {
+                at,
+                source: source.clone(),
+                text: fallback(),
+            });
+        }
+        Self {
+            at,
+            source,
+            line,
+            made,
+        }
+    }
+
+    /// Evidence already made.
+    pub fn made(e: Evidence) -> Self {
+        Self {
+            at: e.at,
+            source: e.source.clone(),
+            line: None,
+            made: std::cell::OnceCell::from(e),
+        }
+    }
+
+    /// The evidence (made on the first call).
+    pub fn get(&self) -> &Evidence {
+        self.made.get_or_init(|| Evidence {
+            at: self.at,
+            source: self.source.clone(),
+            text: self.line.as_ref().map(|l| l.text()).unwrap_or_default(),
+        })
+    }
+
+    /// The evidence, owned.
+    pub fn into_evidence(self) -> Evidence {
+        let _ = self.get();
+        self.made.into_inner().expect("made")
+    }
+}
+
 /// What a finding is about, within its bot. Replaces the empty strings that meant "namespace
 /// unknown" and "the whole bot": code that compares subjects cannot mistake one for the other.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

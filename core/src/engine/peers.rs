@@ -4,7 +4,7 @@
 
 use super::bot::BotState;
 use super::changes::Change;
-use super::findings::Evidence;
+use super::findings::LazyEvidence;
 use super::state::{Risk, Session, SessionState};
 use super::{Engine, MAX_SESSION_EVIDENCE};
 use crate::observation::Timestamp;
@@ -22,7 +22,7 @@ pub(super) struct Peers {
 }
 
 impl Engine {
-    pub(super) fn on_dispatch(&mut self, id: u64, at: Timestamp, evidence: Evidence) {
+    pub(super) fn on_dispatch(&mut self, id: u64, at: Timestamp, evidence: LazyEvidence) {
         // Per event: no name is copied, no map keyed by names is searched but the bot's, and
         // sessions are reached by row (searched once, for this one).
         let mut others = std::mem::take(&mut self.scratch);
@@ -106,7 +106,7 @@ impl Engine {
             s.overlap_events += 1;
         }
         if s.evidence.len() < MAX_SESSION_EVIDENCE {
-            s.evidence.push(evidence.clone());
+            s.evidence.push(evidence.get().clone());
         }
         let was_silent = s.silent_since.take().is_some();
         if !newer.is_empty() {
@@ -124,7 +124,7 @@ impl Engine {
         older: usize,
         newer: &[usize],
         at: Timestamp,
-        evidence: &Evidence,
+        evidence: &LazyEvidence,
     ) {
         let older_id = self.sessions.at(older).id;
         for &o in newer {
@@ -176,7 +176,7 @@ impl Engine {
 
 /// One more event of a predecessor while `newer` (holding entry `i`) was live; the line is
 /// evidence for `newer` until it has events of its own.
-fn note_predecessor_event(newer: &mut Session, i: usize, at: Timestamp, evidence: &Evidence) {
+fn note_predecessor_event(newer: &mut Session, i: usize, at: Timestamp, evidence: &LazyEvidence) {
     if let Risk::PredecessorActive {
         events, last_at, ..
     } = &mut newer.risks[i]
@@ -185,6 +185,6 @@ fn note_predecessor_event(newer: &mut Session, i: usize, at: Timestamp, evidence
         *last_at = at;
     }
     if newer.events == 0 && newer.evidence.len() < MAX_SESSION_EVIDENCE {
-        newer.evidence.push(evidence.clone());
+        newer.evidence.push(evidence.get().clone());
     }
 }

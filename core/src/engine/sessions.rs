@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 
 use super::changes::Change;
-use super::findings::Evidence;
+use super::findings::{Evidence, LazyEvidence};
 use super::handovers::Handover;
 use super::signals::Signal;
 use super::state::{EndReason, PodKey, Risk, Session, SessionState};
@@ -40,13 +40,9 @@ impl Engine {
         {
             self.learn_bot(ix, b);
         }
-        let evidence = |key: &str| Evidence {
-            at,
-            source,
-            text: s
-                .line
-                .unwrap_or_else(|| format!("{key} {}", s.event.name())),
-        };
+        let event = &s.event;
+        let evidence =
+            |key: &str| LazyEvidence::new(at, source, s.line, || format!("{key} {}", event.name()));
         if let (SessionEvent::Dispatch { .. }, Some(id)) = (&s.event, current) {
             // The hot path: an event of the session the pod already has.
             let evidence = evidence(&self.instances.at(ix).pod);
@@ -58,7 +54,7 @@ impl Engine {
             (inst.namespace.clone(), inst.pod.clone())
         };
         let bot = self.bot_name(self.instances.at(ix));
-        let evidence = evidence(&key.1);
+        let evidence = evidence(&key.1).into_evidence();
         match s.event {
             SessionEvent::Starting => {
                 let inst = self.instances.get_mut(&key).expect("resolved");
@@ -119,7 +115,7 @@ impl Engine {
                     Some(id) => id,
                     None => self.start_session(&key, &bot, shard, at, None, true, evidence.clone()),
                 };
-                self.on_dispatch(id, at, evidence);
+                self.on_dispatch(id, at, LazyEvidence::made(evidence));
             }
             SessionEvent::HeartbeatAck => self.on_ack(&key, &bot, shard, at, &evidence),
             SessionEvent::Heartbeat { sequence } => {

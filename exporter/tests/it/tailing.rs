@@ -81,7 +81,7 @@ impl Seen {
     fn take(&mut self, out: &[Observation]) {
         for o in out {
             let Body::Session(s) = &o.body else { continue };
-            let text = s.line.as_deref().unwrap_or("");
+            let text = s.line.as_ref().map(|l| l.text()).unwrap_or_default();
             let n: u64 = text
                 .rsplit("n=")
                 .next()

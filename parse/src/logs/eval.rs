@@ -3,9 +3,9 @@
 
 use super::stream::{Buffers, Meta};
 use super::structured::{self, Format};
-use super::{Classified, CompiledProfile, MAX_EVIDENCE_BYTES, Outcome, privacy, redact};
+use super::{Classified, CompiledProfile, Outcome, redact};
 use crate::logs::framing::FramedLine;
-use dge_core::observation::{Body, Observation, SessionObservation, Timestamp};
+use dge_core::observation::{Body, LogLine, Observation, SessionObservation, Timestamp};
 
 /// Longest multi-line message (its first line and continuation lines) the rules read whole.
 const MAX_MESSAGE_BYTES: usize = 4096;
@@ -216,7 +216,7 @@ impl Eval<'_, '_> {
                 instance: meta.instance.clone(),
                 shard: m.shard,
                 event,
-                line: Some(evidence(text)),
+                line: Some(LogLine::new(text)),
             }),
         });
         Done {
@@ -225,56 +225,5 @@ impl Eval<'_, '_> {
             new_time,
             at: Some(at),
         }
-    }
-}
-
-/// The evidence text: payloads and user text cut, lossy UTF-8, bounded.
-fn evidence(text: &[u8]) -> String {
-    let mut cut = Vec::new();
-    if privacy::cut_into(text, &mut cut) {
-        let keep = cut.trim_ascii_end().len();
-        if keep <= MAX_EVIDENCE_BYTES {
-            cut.truncate(keep);
-            // The line's own bytes with UTF-8 put in: no copy when the line is UTF-8.
-            return String::from_utf8(cut)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        }
-        return bounded(&cut);
-    }
-    bounded(text)
-}
-
-/// Lossy UTF-8, cut at [`MAX_EVIDENCE_BYTES`] (ending with `…`).
-fn bounded(text: &[u8]) -> String {
-    let text = text.trim_ascii_end();
-    if text.len() <= MAX_EVIDENCE_BYTES {
-        // Valid UTF-8 (nearly every line) is checked much faster than the lossy path walks it.
-        return match std::str::from_utf8(text) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(text).into_owned(),
-        };
-    }
-    let mut cut = MAX_EVIDENCE_BYTES;
-    // Do not split a UTF-8 sequence: back up over continuation bytes.
-    while cut > 0 && (text[cut] & 0xc0) == 0x80 {
-        cut -= 1;
-    }
-    let mut s = String::from_utf8_lossy(&text[..cut]).into_owned();
-    s.push('…');
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn evidence_is_bounded() {
-        let long = "é".repeat(MAX_EVIDENCE_BYTES);
-        let e = evidence(long.as_bytes());
-        assert!(e.len() <= MAX_EVIDENCE_BYTES + '…'.len_utf8());
-        assert!(e.ends_with('…'));
-        assert!(!e.contains('\u{fffd}'));
-        assert_eq!(evidence(b"ok \xff  "), "ok \u{fffd}");
     }
 }

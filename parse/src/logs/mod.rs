@@ -10,8 +10,8 @@
 //!
 //! Tokens: a Discord-token-shaped string is replaced by `[REDACTED]` before the line is matched
 //! by a regex, so neither the evidence line nor any captured field can hold one. User text: a
-//! gateway payload and user-text fields are cut from the evidence line after the match
-//! (`privacy`), so what a user wrote is never kept.
+//! gateway payload and user-text fields are cut from the evidence line whenever it is read
+//! ([`dge_core::observation::LogLine`]), so what a user wrote is never kept.
 
 //!
 //! Modules: `stream` ([`LogStream`]), `eval` (one logical line through the rules), `outcome`
@@ -23,7 +23,6 @@ mod eval;
 pub mod framing;
 mod memo;
 mod outcome;
-mod privacy;
 pub mod profile;
 mod redact;
 pub mod report;
@@ -34,9 +33,9 @@ pub mod zone;
 
 use memchr::memchr_iter;
 
+pub use dge_core::{CUT, MAX_EVIDENCE_BYTES};
 pub use framing::{DEFAULT_MAX_LINE_BYTES, Frame, FramedLine, Framing, LineFramer};
 pub use outcome::{Classified, Counts, Outcome, event_text};
-pub use privacy::CUT;
 pub use profile::{
     Builtins, CAPTURE_NAMES, CompiledProfile, Continuation, Fields, Literals, MatchScratch,
     Placement, Profile, ProfileError, ProfileSet, Rule, RuleMatch, builtin_names, builtin_profile,
@@ -49,9 +48,6 @@ pub use structured::{Format, StructuredFields};
 pub use zone::LogZone;
 
 use dge_core::observation::Observation;
-
-/// Longest evidence line kept (bytes); longer lines are cut and end with `…`.
-pub const MAX_EVIDENCE_BYTES: usize = 2048;
 
 /// Call `f` with each line of `bytes` (split on `\n`, a trailing `\r` removed; a last line
 /// without `\n` included, an empty tail after the last `\n` not).

@@ -79,7 +79,7 @@ fn huge_line_between_good_lines() {
     read_log_bytes(&log, &mut s, &mut out);
     assert_eq!(out.len(), 2);
     assert_eq!(session(&out[0]).bot.as_deref(), Some("Huge"));
-    assert!(session(&out[0]).line.as_ref().unwrap().len() <= 2048 + 3);
+    assert!(session(&out[0]).line.as_ref().unwrap().text().len() <= 2048 + 3);
     assert_eq!(session(&out[1]).bot.as_deref(), Some("AgentBroker"));
     assert_eq!((s.counts().matched, s.counts().truncated), (2, 1));
 }
@@ -106,7 +106,7 @@ fn invalid_utf8_and_garbage() {
     let events: Vec<&str> = out.iter().map(|o| session(o).event.name()).collect();
     assert_eq!(events, ["ready", "dispatch", "stopped"]);
     assert_eq!(session(&out[0]).bot.as_deref(), Some("Agent\u{fffd}Broker"));
-    let dispatched = session(&out[1]).line.as_ref().unwrap();
+    let dispatched = session(&out[1]).line.as_ref().unwrap().text();
     assert!(dispatched.contains("\u{1f600}"), "{dispatched}");
     // The user names are cut, bytes and all.
     assert!(dispatched.ends_with("senders=[cut]"), "{dispatched}");
@@ -182,7 +182,7 @@ fn crlf_lines() {
     assert_eq!(session(&out[1]).bot.as_deref(), Some("AgentBroker"));
     assert!(
         out.iter()
-            .all(|o| !session(o).line.as_ref().unwrap().contains('\r'))
+            .all(|o| !session(o).line.as_ref().unwrap().text().contains('\r'))
     );
     assert_eq!((s.counts().matched, s.counts().ignored), (2, 1));
     // push_line itself drops a trailing \r too.

@@ -47,7 +47,7 @@ fn kubectl_and_cri_framing() {
         assert_eq!(s.push_line(kubectl.as_bytes(), &mut out), Outcome::Matched);
         assert_eq!(out[0].at, ts("2026-04-19T04:12:04.912640123Z"));
         assert_eq!(
-            session(&out[0]).line.as_deref(),
+            session(&out[0]).line.as_ref().map(|l| l.text()).as_deref(),
             Some(
                 "2026-04-19T04:12:04.912640Z  INFO openab::discord: discord bot connected user=AgentBroker"
             )

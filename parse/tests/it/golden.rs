@@ -153,7 +153,7 @@ fn lines(bytes: &[u8]) -> Vec<Vec<u8>> {
 fn evidence(out: &[Observation]) -> Vec<String> {
     out.iter()
         .map(|o| match &o.body {
-            Body::Session(s) => s.line.clone().unwrap_or_default(),
+            Body::Session(s) => s.line.as_ref().map(|l| l.text()).unwrap_or_default(),
             other => panic!("not a session observation: {other:?}"),
         })
         .collect()

@@ -81,6 +81,7 @@ fn tokens_never_reach_an_observation() {
             .line
             .as_ref()
             .unwrap()
+            .text()
             .ends_with("SIGTERM received by [REDACTED]")
     );
 }
@@ -269,7 +270,7 @@ fn continued_and_decoded_lines_keep_their_evidence() {
     dge_parse::logs::read_log_bytes(log.as_bytes(), &mut s, &mut out);
     assert_eq!(out.len(), 1);
     assert_eq!(
-        session(&out[0]).line.as_deref(),
+        session(&out[0]).line.as_ref().map(|l| l.text()).as_deref(),
         Some(
             "[WS => Shard 0] Destroying shard\n\tReason: Got disconnected by Discord\n\tCode: 1000"
         )
@@ -283,7 +284,7 @@ fn continued_and_decoded_lines_keep_their_evidence() {
     let mut s = stream(Framing::Auto);
     assert_eq!(s.push_line(json.as_bytes(), &mut out), Outcome::Matched);
     assert_eq!(
-        session(&out[1]).line.as_deref(),
+        session(&out[1]).line.as_ref().map(|l| l.text()).as_deref(),
         Some(" INFO openab::discord: discord bot connected user=AgentBroker")
     );
 }

@@ -1,6 +1,10 @@
-//! What users wrote never leaves the parser: a kept line (evidence in findings, the API, traces
-//! and recordings) loses the gateway payloads and user-text fields a DEBUG or TRACE line
-//! carries, after the rules have read it (a READY payload still names the bot and its session).
+//! What users wrote never leaves the engine: a log line travels in an observation as a
+//! [`LogLine`], whose only way out is the cut text (evidence in findings, the API, traces and
+//! recordings). The cut drops the gateway payloads and user-text fields a DEBUG or TRACE line
+//! carries; the rules have read the line before (a READY payload still names the bot and its
+//! session). It is made when something keeps the line, not per line read: most dispatch lines
+//! are counted and dropped, and cutting each of them was a tenth of the parse-and-correlate
+//! path's instructions (docs/performance.md).
 //!
 //! - A payload object, JSON or a Python dict (`{'t': 'MESSAGE_CREATE', 's': 5, 'op': 0, 'd':
 //!   {...}}`, `{"t":...}`), is replaced by what a finding needs: its event type, sequence,
@@ -14,6 +18,114 @@ use memchr::memchr2;
 
 /// What a user-text value is replaced with.
 pub const CUT: &str = "[cut]";
+
+/// The longest evidence text kept per line, in bytes (a longer one ends with `…`).
+pub const MAX_EVIDENCE_BYTES: usize = 2048;
+
+/// Lines longer than this are cut when made, not when read: an observation in flight holds at
+/// most this much of a line.
+const LAZY_MAX_BYTES: usize = 8 * MAX_EVIDENCE_BYTES;
+
+/// A log line in an observation (tokens already redacted by the reader). What it says is read
+/// only through [`LogLine::text`], its `Display`, `Debug` and `Serialize`: all give the cut text.
+#[derive(Clone)]
+pub struct LogLine(Box<[u8]>);
+
+impl LogLine {
+    /// The line's bytes, as read (UTF-8 or not).
+    pub fn new(line: &[u8]) -> Self {
+        let line = line.trim_ascii_end();
+        if line.len() > LAZY_MAX_BYTES {
+            return Self(evidence_text(line).into_bytes().into_boxed_slice());
+        }
+        Self(line.into())
+    }
+
+    /// The line without payloads and user text, lossy UTF-8, at most [`MAX_EVIDENCE_BYTES`]
+    /// (then ending with `…`).
+    pub fn text(&self) -> String {
+        evidence_text(&self.0)
+    }
+}
+
+impl From<&str> for LogLine {
+    fn from(s: &str) -> Self {
+        Self::new(s.as_bytes())
+    }
+}
+
+impl From<String> for LogLine {
+    fn from(s: String) -> Self {
+        Self::new(s.as_bytes())
+    }
+}
+
+impl std::fmt::Display for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl std::fmt::Debug for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.text(), f)
+    }
+}
+
+/// Two lines are the same when what they show is (a recorded line, cut, equals its original).
+impl PartialEq for LogLine {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0 || self.text() == other.text()
+    }
+}
+
+impl serde::Serialize for LogLine {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LogLine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::from)
+    }
+}
+
+/// The evidence text of a line: payloads and user text cut, lossy UTF-8, bounded.
+fn evidence_text(text: &[u8]) -> String {
+    let mut cut = Vec::new();
+    if cut_into(text, &mut cut) {
+        let keep = cut.trim_ascii_end().len();
+        if keep <= MAX_EVIDENCE_BYTES {
+            cut.truncate(keep);
+            // The line's own bytes with UTF-8 put in: no copy when the line is UTF-8.
+            return String::from_utf8(cut)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        }
+        return bounded(&cut);
+    }
+    bounded(text)
+}
+
+/// Lossy UTF-8, cut at [`MAX_EVIDENCE_BYTES`] (ending with `…`).
+fn bounded(text: &[u8]) -> String {
+    let text = text.trim_ascii_end();
+    if text.len() <= MAX_EVIDENCE_BYTES {
+        // Valid UTF-8 (nearly every line) is checked much faster than the lossy path walks it.
+        return match std::str::from_utf8(text) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(text).into_owned(),
+        };
+    }
+    let mut cut = MAX_EVIDENCE_BYTES;
+    // Do not split a UTF-8 sequence: back up over continuation bytes.
+    while cut > 0 && (text[cut] & 0xc0) == 0x80 {
+        cut -= 1;
+    }
+    let mut s = String::from_utf8_lossy(&text[..cut]).into_owned();
+    s.push('…');
+    s
+}
 
 /// Keys a payload's summary keeps (values that are numbers, `null` or event-type words).
 const KEPT_KEYS: [&[u8]; 4] = [b"t", b"s", b"op", b"channel_id"];
@@ -327,6 +439,36 @@ mod tests {
         );
         // A type that is not a word is not kept; a payload cut at the line's end is cut whole.
         assert_eq!(cut("x {'t': 'hello there', 'd': {'content': 'a"), "x {…}");
+    }
+
+    #[test]
+    fn evidence_is_bounded() {
+        let long = "é".repeat(MAX_EVIDENCE_BYTES);
+        let e = LogLine::from(long.as_str()).text();
+        assert!(e.len() <= MAX_EVIDENCE_BYTES + '…'.len_utf8());
+        assert!(e.ends_with('…'));
+        assert!(!e.contains('\u{fffd}'));
+        assert_eq!(LogLine::new(b"ok \xff  ").text(), "ok \u{fffd}");
+    }
+
+    #[test]
+    fn a_line_shows_only_its_cut_text() {
+        let raw = r#"batch dispatched senders=["alice"] n=1"#;
+        let shown = "batch dispatched senders=[cut] n=1";
+        let line = LogLine::from(raw);
+        assert_eq!(line.text(), shown);
+        assert_eq!(line.to_string(), shown);
+        assert_eq!(format!("{line:?}"), format!("{shown:?}"));
+        let json = serde_json::to_string(&line).unwrap();
+        assert_eq!(json, format!("{shown:?}"));
+        // Read back from a recording, it equals the line it was recorded from.
+        let back: LogLine = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, line);
+        // A line too long to carry whole is cut when made.
+        let long = format!("{raw} {}", "x".repeat(LAZY_MAX_BYTES));
+        let line = LogLine::from(long.as_str());
+        assert!(!String::from_utf8_lossy(&line.0).contains("alice"));
+        assert!(line.0.len() <= MAX_EVIDENCE_BYTES + '…'.len_utf8());
     }
 
     #[test]
