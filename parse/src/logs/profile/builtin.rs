@@ -167,7 +167,14 @@ pub fn builtin_toml() -> &'static [(&'static str, &'static str)] {
 pub fn builtins() -> &'static Builtins {
     static SET: OnceLock<Builtins> = OnceLock::new();
     SET.get_or_init(|| {
-        Builtins::from_texts(BUILTIN_TOML.iter().copied()).expect("built-in profiles are valid")
+        let mut set = Builtins::from_texts(BUILTIN_TOML.iter().copied())
+            .expect("built-in profiles are valid");
+        for (_, p) in &mut set.files {
+            for r in &mut p.rules {
+                r.compiled_in = true;
+            }
+        }
+        set
     })
 }
 

@@ -190,7 +190,7 @@ pub struct CompiledProfile {
     continuation: Option<Continuation>,
     /// Library families, by group index.
     families: Vec<String>,
-    rules: Vec<CompiledRule>,
+    pub(super) rules: Vec<CompiledRule>,
     /// The literal searcher; `None` without rules.
     search: Option<LiteralSearch>,
     /// Per literal pattern id: the rules it is a literal of.
@@ -356,13 +356,13 @@ impl CompiledProfile {
                 {
                     continue;
                 }
-                let Some(re) = &rule.regex else {
+                let Some(lazy) = &rule.regex else {
                     if min_end == 0 {
                         return Some(rule.build(None, want_captures));
                     }
                     continue;
                 };
-                if re.captures_len() == 1 {
+                if lazy.captures_len() == 1 {
                     // Without capture groups, a match test is enough (and much cheaper).
                     let hit = if min_end == 0 {
                         let memoized = match rule.confirmer().filter(|_| memoize) {
@@ -376,14 +376,19 @@ impl CompiledProfile {
                             }
                             None => None,
                         };
-                        memoized.unwrap_or_else(|| re.is_match(text))
+                        match memoized {
+                            Some(hit) => hit,
+                            None => lazy.get().is_some_and(|re| re.is_match(text)),
+                        }
                     } else {
-                        re.find(text).is_some_and(|m| m.end() > min_end)
+                        lazy.get()
+                            .and_then(|re| re.find(text))
+                            .is_some_and(|m| m.end() > min_end)
                     };
                     if hit {
                         return Some(rule.build(None, want_captures));
                     }
-                } else if let Some(caps) = re.captures(text)
+                } else if let Some(caps) = lazy.get().and_then(|re| re.captures(text))
                     && caps.get(0).is_some_and(|m| m.end() > min_end)
                 {
                     return Some(rule.build(Some(&caps), want_captures));

@@ -202,10 +202,90 @@ struct Groups {
     reset_after: Option<usize>,
 }
 
+/// A rule's regex: its capture names known when the profile loads, the regex itself built
+/// then (a user's rule: its errors are the loader's) or on first use (a compiled-in rule: a
+/// log shows few libraries, and building every built-in regex was three quarters of the
+/// start-up, docs/performance.md).
+#[derive(Debug)]
+pub(super) struct RuleRegex {
+    pattern: String,
+    /// Capture names by group index (0: the whole match).
+    names: Vec<Option<String>>,
+    /// `None` inside: the regex could not be built (the rule never matches).
+    built: OnceLock<Option<Regex>>,
+}
+
+impl RuleRegex {
+    fn new(pattern: String, eager: bool) -> Result<Self, regex::Error> {
+        let built = OnceLock::new();
+        if eager {
+            let _ = built.set(Some(Self::build_from(&pattern)?));
+        }
+        // The syntax tree names the groups; checking the rest is the build's (or the tests').
+        let ast = regex_syntax::ast::parse::Parser::new()
+            .parse(&pattern)
+            .map_err(|e| regex::Error::Syntax(e.to_string()))?;
+        let mut names = vec![None];
+        capture_names(&ast, &mut names);
+        Ok(Self {
+            pattern,
+            names,
+            built,
+        })
+    }
+
+    fn build_from(pattern: &str) -> Result<Regex, regex::Error> {
+        RegexBuilder::new(pattern).unicode(false).build()
+    }
+
+    /// The regex (built now if not yet); `None` if it cannot be.
+    pub(super) fn get(&self) -> Option<&Regex> {
+        self.built
+            .get_or_init(|| Self::build_from(&self.pattern).ok())
+            .as_ref()
+    }
+
+    /// Groups, the whole match included (1: no capture group).
+    pub(super) fn captures_len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Capture names by group index.
+    pub(super) fn capture_names(&self) -> impl Iterator<Item = Option<&str>> {
+        self.names.iter().map(Option::as_deref)
+    }
+}
+
+/// The capture groups of `ast` into `names`, at their group index (the regex crate's order).
+fn capture_names(ast: &regex_syntax::ast::Ast, names: &mut Vec<Option<String>>) {
+    use regex_syntax::ast::{Ast, GroupKind};
+    match ast {
+        Ast::Group(g) => {
+            let (index, name) = match &g.kind {
+                GroupKind::CaptureIndex(i) => (Some(*i), None),
+                GroupKind::CaptureName { name, .. } => (Some(name.index), Some(name.name.clone())),
+                GroupKind::NonCapturing(_) => (None, None),
+            };
+            if let Some(i) = index {
+                let i = i as usize;
+                if names.len() <= i {
+                    names.resize(i + 1, None);
+                }
+                names[i] = name;
+            }
+            capture_names(&g.ast, names);
+        }
+        Ast::Concat(c) => c.asts.iter().for_each(|a| capture_names(a, names)),
+        Ast::Alternation(a) => a.asts.iter().for_each(|a| capture_names(a, names)),
+        Ast::Repetition(r) => capture_names(&r.ast, names),
+        _ => {}
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct CompiledRule {
     pub(super) name: String,
-    pub(super) regex: Option<Regex>,
+    pub(super) regex: Option<RuleRegex>,
     pub(super) event: EventKind,
     fields: Fields,
     groups: Groups,
@@ -256,9 +336,7 @@ impl CompiledRule {
             Some(src) => {
                 let expanded = substitute(src, vars).map_err(|m| ProfileError::rule(name, m))?;
                 continued = expanded.contains("\\n");
-                let re = RegexBuilder::new(&expanded)
-                    .unicode(false)
-                    .build()
+                let re = RuleRegex::new(expanded, !rule.compiled_in)
                     .map_err(|e| ProfileError::regex(name, &e))?;
                 for (i, cap) in re.capture_names().enumerate() {
                     let Some(cap) = cap else { continue };
@@ -330,7 +408,7 @@ impl CompiledRule {
             .get_or_init(|| {
                 let re = self.regex.as_ref()?;
                 (re.captures_len() == 1)
-                    .then(|| Confirmer::new(re.as_str()))
+                    .then(|| Confirmer::new(&re.pattern))
                     .flatten()
             })
             .as_ref()

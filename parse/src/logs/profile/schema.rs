@@ -67,6 +67,10 @@ pub struct Rule {
     /// none and are always tried).
     #[serde(skip)]
     pub(super) family: Option<String>,
+    /// A rule of a compiled-in profile: its regex, checked by the tests, is built when a line
+    /// first needs it (a user's is built, and its errors reported, when the profile loads).
+    #[serde(skip)]
+    pub(super) compiled_in: bool,
 }
 
 impl Rule {
@@ -83,6 +87,7 @@ impl Rule {
             event: event.into(),
             fields: Fields::default(),
             family: None,
+            compiled_in: false,
         }
     }
 

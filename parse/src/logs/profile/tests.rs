@@ -269,3 +269,39 @@ fn ignored_lines_stay_cheap() {
         "no candidate set built for a line without a literal"
     );
 }
+
+/// A compiled-in rule's regex is built on first use: every one of them builds, and the capture
+/// names read from its syntax at load are the regex's own, group by group.
+#[test]
+fn every_compiled_in_regex_builds_with_the_captures_read_at_load() {
+    let mut checked = 0;
+    for name in builtin_names() {
+        let p = builtin_profile(name).expect("built-in");
+        for rule in &p.rules {
+            let Some(lazy) = &rule.regex else { continue };
+            let re = lazy
+                .get()
+                .unwrap_or_else(|| panic!("{}: regex does not build", rule.name));
+            let own: Vec<Option<&str>> = re.capture_names().collect();
+            let read: Vec<Option<&str>> = lazy.capture_names().collect();
+            assert_eq!(read, own, "{}", rule.name);
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}
+
+/// A user's rule is built when its profile loads: a regex the regex crate refuses (here: too
+/// big, though its syntax is fine) is the loader's error, not a rule that silently never
+/// matches.
+#[test]
+fn a_user_regex_is_built_at_load() {
+    let rule = Rule::new("huge", "x", "ready").with_regex("x{1000}{1000}");
+    let e = Profile::builtin("openab")
+        .unwrap()
+        .with_user_rules([rule], Placement::Before)
+        .compile()
+        .unwrap_err();
+    assert!(matches!(e, ProfileError::Regex { .. }), "{e}");
+    assert!(e.to_string().contains("size limit"), "{e}");
+}
