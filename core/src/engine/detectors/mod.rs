@@ -171,18 +171,25 @@ fn keep_evidence(v: &mut Vec<Evidence>, e: &Evidence) {
     v.push(e.clone());
 }
 
-/// The pods whose latest signal (`last`) is older than `window` before `now`: their health
-/// findings close.
-fn quiet_pods<T>(
-    pods: &std::collections::BTreeMap<PodKey, T>,
+/// Forgets the pods of a gateway-health detector (`pods`) whose latest signal (`last`) is older
+/// than `window` before `now`, and closes their finding (`close`).
+fn close_quiet_pods<T>(
+    engine: &mut Engine,
     now: Timestamp,
     window: chrono::TimeDelta,
+    pods: fn(&mut Engine) -> &mut std::collections::BTreeMap<PodKey, T>,
     last: impl Fn(&T) -> Option<&Timestamp>,
-) -> Vec<PodKey> {
-    pods.iter()
+    close: fn(&mut Engine, &PodKey, Timestamp),
+) {
+    let quiet: Vec<PodKey> = pods(engine)
+        .iter()
         .filter(|(_, p)| last(p).is_none_or(|t| *t + window < now))
         .map(|(k, _)| k.clone())
-        .collect()
+        .collect();
+    for k in quiet {
+        pods(engine).remove(&k);
+        close(engine, &k, now);
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use chrono::TimeDelta;
 
-use super::{Detector, keep_evidence, prune_window, quiet_pods, secs};
+use super::{Detector, close_quiet_pods, keep_evidence, prune_window, secs};
 use crate::engine::findings::{Assertion, Evidence, Key, Subject};
 use crate::engine::signals::Signal;
 use crate::engine::state::PodKey;
@@ -104,13 +104,14 @@ impl Detector for ResumeLoop {
 
     fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
         let window = TimeDelta::seconds(engine.cfg.health_window_secs as i64);
-        let quiet = quiet_pods(&engine.detectors.resume_loop.pods, now, window, |l| {
-            l.reconnects.back().max(l.reidentifies.back())
-        });
-        for k in quiet {
-            engine.detectors.resume_loop.pods.remove(&k);
-            engine.close_resume_loop(&k, now);
-        }
+        close_quiet_pods(
+            engine,
+            now,
+            window,
+            |e| &mut e.detectors.resume_loop.pods,
+            |l| l.reconnects.back().max(l.reidentifies.back()),
+            Engine::close_resume_loop,
+        );
     }
 
     fn on_pod_deleted(engine: &mut Engine, key: &PodKey, at: Timestamp) {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use chrono::TimeDelta;
 
-use super::{Detector, keep_evidence, prune_window, quiet_pods, secs};
+use super::{Detector, close_quiet_pods, keep_evidence, prune_window, secs};
 use crate::engine::findings::{Assertion, Evidence, Key, Subject};
 use crate::engine::signals::Signal;
 use crate::engine::state::PodKey;
@@ -64,31 +64,29 @@ impl Detector for ZombieConnection {
         evidence: &Evidence,
     ) {
         let window = TimeDelta::seconds(engine.cfg.health_window_secs as i64);
-        let z = match *signal {
+        if !matches!(
+            signal,
+            Signal::HeartbeatMissed { .. } | Signal::Stalled { .. }
+        ) {
+            return;
+        }
+        let z = engine
+            .detectors
+            .zombie_connection
+            .pods
+            .entry(key.clone())
+            .or_default();
+        match *signal {
             Signal::HeartbeatMissed { derived } => {
-                let z = engine
-                    .detectors
-                    .zombie_connection
-                    .pods
-                    .entry(key.clone())
-                    .or_default();
                 z.missed.push_back(at);
                 z.derived |= derived;
-                z
             }
             Signal::Stalled { behind_ms } => {
-                let z = engine
-                    .detectors
-                    .zombie_connection
-                    .pods
-                    .entry(key.clone())
-                    .or_default();
                 z.stalls.push_back(at);
                 z.worst_ms = z.worst_ms.max(behind_ms);
-                z
             }
-            _ => return,
-        };
+            _ => {}
+        }
         z.bot = bot.to_string();
         z.shard = shard;
         for q in [&mut z.missed, &mut z.stalls] {
@@ -100,13 +98,14 @@ impl Detector for ZombieConnection {
 
     fn on_tick(engine: &mut Engine, now: Timestamp, _finishing: bool) {
         let window = TimeDelta::seconds(engine.cfg.health_window_secs as i64);
-        let quiet = quiet_pods(&engine.detectors.zombie_connection.pods, now, window, |z| {
-            z.missed.back().max(z.stalls.back())
-        });
-        for k in quiet {
-            engine.detectors.zombie_connection.pods.remove(&k);
-            engine.close_zombie(&k, now);
-        }
+        close_quiet_pods(
+            engine,
+            now,
+            window,
+            |e| &mut e.detectors.zombie_connection.pods,
+            |z| z.missed.back().max(z.stalls.back()),
+            Engine::close_zombie,
+        );
     }
 
     fn on_pod_deleted(engine: &mut Engine, key: &PodKey, at: Timestamp) {
