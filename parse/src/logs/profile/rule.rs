@@ -217,11 +217,17 @@ pub(super) struct RuleRegex {
 
 impl RuleRegex {
     fn new(pattern: String, eager: bool) -> Result<Self, regex::Error> {
-        let built = OnceLock::new();
         if eager {
-            let _ = built.set(Some(Self::build_from(&pattern)?));
+            let re = Self::build_from(&pattern)?;
+            let names = re.capture_names().map(|n| n.map(str::to_owned)).collect();
+            return Ok(Self {
+                pattern,
+                names,
+                built: OnceLock::from(Some(re)),
+            });
         }
-        // The syntax tree names the groups; checking the rest is the build's (or the tests').
+        // The syntax tree names the groups; the rest is checked when the regex is built (for
+        // the compiled-in rules, by the tests).
         let ast = regex_syntax::ast::parse::Parser::new()
             .parse(&pattern)
             .map_err(|e| regex::Error::Syntax(e.to_string()))?;
@@ -230,7 +236,7 @@ impl RuleRegex {
         Ok(Self {
             pattern,
             names,
-            built,
+            built: OnceLock::new(),
         })
     }
 
